@@ -1,0 +1,1 @@
+"""The REST API: onboarding, status, QR codes, messages (legacy paths and shapes)."""

@@ -1,0 +1,47 @@
+"""What the API needs from the rest of the system, whichever mode it runs in.
+
+Standalone mode implements it over the SQLite registry and the in-process
+session manager; cluster mode over WhatsAppAccount custom resources.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
+
+
+class AccountNotFound(LookupError):
+    pass
+
+
+class ActionRefused(Exception):
+    """The action does not apply to the account as it is (answered 409)."""
+
+
+class AccountBackend(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+    async def add(self, spec: AccountSpec) -> tuple[Account, bool]: ...
+
+    async def get(self, account_id: str) -> Account | None: ...
+
+    async def accounts(self) -> list[Account]: ...
+
+    async def regenerate_qr(self, account_id: str) -> None: ...
+
+    async def disconnect(self, account_id: str) -> None: ...
+
+    async def delete(self, account_id: str) -> None: ...
+
+    async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]: ...
+
+    async def outbox_item(self, item_id: str) -> OutboxItem | None: ...
+
+    async def threads(
+        self, *, account_id: str | None, thread_id: str | None, limit: int
+    ) -> list[Thread]: ...

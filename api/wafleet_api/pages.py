@@ -1,0 +1,59 @@
+"""HTML pages for people: one account's QR code, and every QR code at once."""
+
+from __future__ import annotations
+
+from html import escape
+
+from wafleet.core.models import Account
+from wafleet.core.phases import NEEDS_QR, Phase
+from wafleet.core.phones import mask_phone
+from wafleet_api.qr import qr_data_url
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933;background:#f5f7fa}
+.card{display:inline-block;background:#fff;border-radius:12px;padding:1rem 1.5rem;margin:.5rem;
+box-shadow:0 1px 3px rgba(0,0,0,.15);text-align:center;vertical-align:top;min-width:220px}
+.phase{font-weight:600}.Connected{color:#15803d}.QRReady,.PairingCodeReady{color:#b45309}
+.code{font-family:monospace;font-size:1.6rem;letter-spacing:.2rem}.muted{color:#6b7280}
+"""
+
+
+def _page(title: str, body: str, refresh: bool) -> str:
+    meta = '<meta http-equiv="refresh" content="5">' if refresh else ""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{meta}'
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{body}</body></html>"
+    )
+
+
+def _card(account: Account) -> str:
+    status = account.status
+    phase = status.phase.value
+    parts = [
+        f"<h3>{escape(account.spec.name)}</h3>",
+        f'<p class="muted">{escape(mask_phone(account.spec.phone))}</p>',
+        f'<p class="phase {phase}" data-phase="{phase}">{phase}</p>',
+    ]
+    if status.qr:
+        parts.append(f'<img alt="QR code" width="240" height="240" src="{qr_data_url(status.qr)}">')
+        parts.append('<p class="muted">WhatsApp &rarr; Linked devices &rarr; Link a device</p>')
+    elif status.pairing_code:
+        parts.append(f'<p class="code">{escape(status.pairing_code)}</p>')
+        parts.append('<p class="muted">Link with phone number instead, then enter this code</p>')
+    elif status.reason:
+        parts.append(f'<p class="muted">{escape(status.reason)}</p>')
+    return f'<div class="card">{"".join(parts)}</div>'
+
+
+def qr_page(account: Account) -> str:
+    """Refreshes itself every 5 s until the account is connected."""
+    connected = account.status.phase == Phase.CONNECTED
+    return _page(f"QR - {account.spec.name}", _card(account), refresh=not connected)
+
+
+def qr_visual_page(accounts: list[Account]) -> str:
+    waiting = [a for a in accounts if a.status.phase in NEEDS_QR or a.status.qr]
+    cards = "".join(_card(a) for a in waiting) or "<p>No account is waiting for a QR scan.</p>"
+    heading = f"<h1>QR codes ({len(waiting)} of {len(accounts)} accounts waiting)</h1>"
+    return _page("wafleet QR codes", heading + cards, refresh=bool(waiting))

@@ -1,0 +1,173 @@
+"""Onboarding and account routes (legacy paths): add, list, dashboard, QR, actions."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from wafleet import __version__
+from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.ids import account_id_for
+from wafleet.core.models import Account, AccountSpec, iso
+from wafleet.core.phones import InvalidPhone, normalize_phone
+from wafleet.core.settings import Settings
+from wafleet_api.backend import AccountBackend, AccountNotFound, ActionRefused
+from wafleet_api.pages import qr_page, qr_visual_page
+from wafleet_api.views import account_view, dashboard_account, summary
+
+LOGINS = ("qr", "pairingCode")
+
+
+def backend_of(request: Request) -> AccountBackend:
+    backend: AccountBackend = request.app.state.backend
+    return backend
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def not_found(account_id: str) -> ApiError:
+    return ApiError(404, "account_not_found", f"no account with id '{account_id[:64]}'")
+
+
+async def load_account(request: Request) -> Account:
+    account_id = request.path_params["account_id"]
+    account = await backend_of(request).get(account_id)
+    if account is None:
+        raise not_found(account_id)
+    return account
+
+
+def parse_phone(value: Any, settings: Settings, name: str = "phone") -> str:
+    try:
+        return normalize_phone(value, settings.default_region)
+    except InvalidPhone as exc:
+        raise ApiError(400, "invalid_phone", f"field '{name}': {exc}") from None
+
+
+async def add_account(request: Request) -> Response:
+    settings = settings_of(request)
+    data = await read_json_object(request, settings.max_body_bytes)
+    raw_phone = field_str(data, "phone", required=True, max_length=40)
+    phone = parse_phone(raw_phone, settings)
+    name = field_str(data, "name", required=False, max_length=100).strip()
+    login = field_str(data, "login", required=False, max_length=20, default="qr")
+    if login not in LOGINS:
+        raise ApiError(400, "invalid_field", "field 'login' must be 'qr' or 'pairingCode'")
+    account_id = account_id_for(phone, settings.id_salt)
+    spec = AccountSpec(
+        id=account_id,
+        phone=phone,
+        name=name or f"Account {phone[-4:]}",
+        login="pairingCode" if login == "pairingCode" else "qr",
+    )
+    account, created = await backend_of(request).add(spec)
+    return JSONResponse(
+        {"success": True, "created": created, "account": account_view(account)},
+        status_code=201 if created else 200,
+    )
+
+
+async def list_accounts(request: Request) -> Response:
+    accounts = await backend_of(request).accounts()
+    return JSONResponse(
+        {"success": True, "accounts": [account_view(a) for a in accounts], "cached": False}
+    )
+
+
+async def get_account(request: Request) -> Response:
+    account = await load_account(request)
+    return JSONResponse({"success": True, "account": account_view(account)})
+
+
+async def dashboard(request: Request) -> Response:
+    settings = settings_of(request)
+    accounts = await backend_of(request).accounts()
+    started: float = request.app.state.started_at
+    return JSONResponse(
+        {
+            "timestamp": iso(datetime.now(UTC)),
+            "service": {
+                "status": "healthy",
+                "uptime": int(time.monotonic() - started),
+                "version": __version__,
+            },
+            "storage": {
+                "path": str(settings.sessions_dir),
+                "writable": request.app.state.storage_writable(),
+                "totalAccounts": len(accounts),
+            },
+            "accounts": [dashboard_account(a) for a in accounts],
+            "summary": summary(accounts),
+        }
+    )
+
+
+async def qr_html(request: Request) -> Response:
+    account = await load_account(request)
+    return HTMLResponse(qr_page(account))
+
+
+async def qr_visual(request: Request) -> Response:
+    return HTMLResponse(qr_visual_page(await backend_of(request).accounts()))
+
+
+async def regenerate_qr(request: Request) -> Response:
+    account = await load_account(request)
+    try:
+        await backend_of(request).regenerate_qr(account.id)
+    except AccountNotFound:
+        raise not_found(account.id) from None
+    except ActionRefused as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return JSONResponse(
+        {"success": True, "accountId": account.id, "message": "a new QR code is on its way"}
+    )
+
+
+async def disconnect(request: Request) -> Response:
+    account = await load_account(request)
+    try:
+        await backend_of(request).disconnect(account.id)
+    except AccountNotFound:
+        raise not_found(account.id) from None
+    except ActionRefused as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    return JSONResponse(
+        {
+            "success": True,
+            "accountId": account.id,
+            "tsDisconnect": int(time.time() * 1000),
+            "reason": "user_disconnect",
+        }
+    )
+
+
+async def delete_account(request: Request) -> Response:
+    account = await load_account(request)
+    try:
+        await backend_of(request).delete(account.id)
+    except AccountNotFound:
+        raise not_found(account.id) from None
+    return JSONResponse({"success": True, "accountId": account.id, "deleted": True})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/whatsapp/add-account", add_account, methods=["POST"]),
+        Route("/api/whatsapp/accounts", list_accounts, methods=["GET"]),
+        Route("/api/whatsapp/accounts/{account_id}", get_account, methods=["GET"]),
+        Route("/api/whatsapp/accounts/{account_id}", delete_account, methods=["DELETE"]),
+        Route("/api/status/dashboard", dashboard, methods=["GET"]),
+        Route("/api/whatsapp/qr/{account_id}", qr_html, methods=["GET"]),
+        Route("/api/whatsapp/qr-visual", qr_visual, methods=["GET"]),
+        Route("/api/whatsapp/regenerate-qr/{account_id}", regenerate_qr, methods=["POST"]),
+        Route("/api/whatsapp/disconnect/{account_id}", disconnect, methods=["POST"]),
+    ]

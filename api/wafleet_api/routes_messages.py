@@ -1,0 +1,141 @@
+"""Message routes (legacy paths): send through the outbox, read threads."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.ids import thread_id as make_thread_id
+from wafleet.core.models import OutboxItem, iso
+from wafleet.core.phases import Phase
+from wafleet.core.phones import InvalidPhone, normalize_recipient
+from wafleet_api.routes_accounts import backend_of, not_found, settings_of
+from wafleet_api.views import thread_view
+
+MAX_TEXT = 65536
+SEND_WAIT_SECONDS = 5.0
+MAX_LIMIT = 500
+
+
+def outbox_id(account_id: str, key: str) -> str:
+    return "ob-" + hashlib.sha256(f"{account_id}\0{key}".encode()).hexdigest()[:32]
+
+
+def outbox_view(item: OutboxItem) -> dict[str, object]:
+    return {
+        "id": item.id,
+        "accountId": item.account_id,
+        "toJid": item.to_jid,
+        "threadId": item.thread_id,
+        "body": item.body,
+        "status": item.status,
+        "attemptCount": item.attempt_count,
+        "nextAttemptAt": iso(item.next_attempt_at),
+        "providerMessageId": item.provider_message_id,
+        "error": item.error,
+        "idempotencyKey": item.idempotency_key,
+        "createdAt": iso(item.created_at),
+        "updatedAt": iso(item.updated_at),
+    }
+
+
+async def _wait_for_send(request: Request, item: OutboxItem) -> OutboxItem:
+    """Give a connected account a few seconds to send, so the answer carries its id."""
+    deadline = time.monotonic() + SEND_WAIT_SECONDS
+    backend = backend_of(request)
+    while item.status in ("queued", "sending") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        item = await backend.outbox_item(item.id) or item
+    return item
+
+
+async def send_message(request: Request) -> Response:
+    settings = settings_of(request)
+    data = await read_json_object(request, settings.max_body_bytes)
+    account_id = field_str(data, "accountId", required=True, max_length=64)
+    to = field_str(data, "to", required=True, max_length=64)
+    text = field_str(data, "message", required=True, max_length=MAX_TEXT)
+    key = field_str(data, "idempotencyKey", required=False, max_length=128)
+    key = key or request.headers.get("idempotency-key", "")[:128] or uuid.uuid4().hex
+    try:
+        to_jid = normalize_recipient(to, settings.default_region)
+    except InvalidPhone as exc:
+        raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
+    backend = backend_of(request)
+    account = await backend.get(account_id)
+    if account is None:
+        raise not_found(account_id)
+    item = OutboxItem(
+        id=outbox_id(account.id, key),
+        account_id=account.id,
+        to_jid=to_jid,
+        body=text,
+        idempotency_key=key,
+    )
+    item, created = await backend.send(item)
+    if account.status.phase == Phase.CONNECTED:
+        item = await _wait_for_send(request, item)
+    sent = item.status == "sent"
+    return JSONResponse(
+        {
+            "success": item.status not in ("failed", "ambiguous"),
+            "messageId": item.provider_message_id if sent else item.id,
+            "queued": not sent,
+            "outboxId": item.id,
+            "status": item.status,
+            "duplicate": not created,
+        },
+        status_code=200 if sent or not created else 202,
+    )
+
+
+async def get_outbox(request: Request) -> Response:
+    item = await backend_of(request).outbox_item(request.path_params["item_id"])
+    if item is None:
+        raise ApiError(404, "outbox_not_found", "no outbox item with that id")
+    return JSONResponse({"success": True, "item": outbox_view(item)})
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 50
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid_query", f"query parameter 'limit' must be 1..{MAX_LIMIT}")
+    return int(raw)
+
+
+async def get_messages(request: Request) -> Response:
+    query = request.query_params
+    limit = _limit(query.get("limit"))
+    account_id = query.get("accountId") or None
+    thread_id = query.get("threadId") or None
+    backend = backend_of(request)
+    if account_id is not None and await backend.get(account_id) is None:
+        raise not_found(account_id)
+    if thread_id is not None and "__" not in thread_id:
+        raise ApiError(
+            400, "invalid_query", "query parameter 'threadId' must look like '<accountId>__<jid>'"
+        )
+    if (
+        thread_id is not None
+        and account_id is not None
+        and not thread_id.startswith(make_thread_id(account_id, ""))
+    ):
+        raise ApiError(400, "invalid_query", "threadId belongs to another account")
+    threads = await backend.threads(account_id=account_id, thread_id=thread_id, limit=limit)
+    return JSONResponse({"success": True, "threads": [thread_view(t) for t in threads]})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/whatsapp/send-message", send_message, methods=["POST"]),
+        Route("/api/whatsapp/messages", get_messages, methods=["GET"]),
+        Route("/api/whatsapp/outbox/{item_id}", get_outbox, methods=["GET"]),
+    ]

@@ -1,0 +1,1 @@
+"""The connector: runs the WhatsApp sessions of one shard."""

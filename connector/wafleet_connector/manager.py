@@ -1,0 +1,217 @@
+"""The session manager: one runner per account of this shard, and what they share.
+
+It owns the start token bucket, the inbound journal, the outbox sender and the
+debounced status writer, and stops everything in order on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from wafleet.core.models import AccountSpec, AccountStatus, Incident, Message
+from wafleet.core.settings import Settings
+from wafleet.stores.base import MessageStore
+from wafleet_connector.journal import InboundJournal
+from wafleet_connector.outbox import OutboxConfig, OutboxSender
+from wafleet_connector.pacing import Backoff, TokenBucket
+from wafleet_connector.runner import AccountRunner, CommandKind, RunnerContext
+from wafleet_connector.transport import InboundMessage, Session, Transport
+
+logger = logging.getLogger(__name__)
+
+STATUS_DEBOUNCE = 0.1
+
+
+class UnknownAccount(KeyError):
+    pass
+
+
+class StatusWriter(Protocol):
+    """Where account status goes: the registry (standalone) or the CR status (cluster)."""
+
+    async def write_statuses(self, statuses: dict[str, AccountStatus]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ManagerConfig:
+    sessions_dir: Path
+    journal_path: Path
+    start_rate: float = 2.0
+    start_burst: int = 2
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    qr_max_cycles: int = 6
+    session_stop_timeout: float = 5.0
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManagerConfig:
+        return cls(
+            sessions_dir=settings.sessions_dir,
+            journal_path=settings.data_dir / "journal.db",
+            start_rate=settings.start_rate,
+            start_burst=settings.start_burst,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            qr_max_cycles=settings.qr_max_cycles,
+            session_stop_timeout=min(5.0, settings.shutdown_timeout / 2),
+            outbox=OutboxConfig(send_rate=settings.send_rate, send_burst=settings.send_burst),
+        )
+
+
+class SessionManager:
+    def __init__(
+        self,
+        config: ManagerConfig,
+        transport: Transport,
+        store: MessageStore,
+        statuses: StatusWriter,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self._store = store
+        self._statuses = statuses
+        self.journal = InboundJournal(config.journal_path, store)
+        self.outbox = OutboxSender(store, config.outbox, self._incident, self._on_sent)
+        self._runners: dict[str, AccountRunner] = {}
+        self._dirty: dict[str, AccountStatus] = {}
+        self._dirty_event = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._ctx = RunnerContext(
+            transport=transport,
+            starts=TokenBucket(config.start_rate, config.start_burst),
+            backoff=Backoff(config.backoff_base, config.backoff_max),
+            sessions_dir=config.sessions_dir,
+            qr_max_cycles=config.qr_max_cycles,
+            stop_timeout=config.session_stop_timeout,
+            inbound=self._inbound,
+            report=self._report,
+            incident=self._incident,
+            on_connected=self._connected,
+            on_disconnected=self.outbox.stop_nowait,
+        )
+
+    # ----- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self.config.sessions_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await self.journal.start()
+        interrupted = await self._store.recover_interrupted()
+        if interrupted:
+            logger.warning(
+                "sends cut by the last stop marked ambiguous", extra={"count": len(interrupted)}
+            )
+        self._flusher = asyncio.create_task(self._flush_loop(), name="status-flusher")
+
+    async def close(self) -> None:
+        """Stop every session, flush the journal and the statuses. Bounded in time."""
+        runners = list(self._runners.values())
+        futures = [runner.submit("shutdown") for runner in runners]
+        tasks = [runner.task for runner in runners if runner.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.config.session_stop_timeout + 1)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, *futures, return_exceptions=True)
+        self._runners.clear()
+        await self.outbox.close()
+        await self.journal.close()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self._flush_statuses()
+        await self.transport.close()
+
+    # ----- accounts --------------------------------------------------------------------
+    def ensure(self, spec: AccountSpec, status: AccountStatus | None = None) -> None:
+        """Run ``spec`` if it is not running; apply a change of ``suspended`` if it is."""
+        runner = self._runners.get(spec.id)
+        if runner is None:
+            runner = AccountRunner(spec, status or AccountStatus(), self._ctx)
+            self._runners[spec.id] = runner
+            runner.start()
+        elif runner.spec.suspended != spec.suspended:
+            runner.submit("suspend" if spec.suspended else "resume")
+
+    def status(self, account_id: str) -> AccountStatus | None:
+        runner = self._runners.get(account_id)
+        return None if runner is None else runner.status
+
+    def account_ids(self) -> list[str]:
+        return list(self._runners)
+
+    async def command(self, account_id: str, kind: CommandKind) -> None:
+        runner = self._runners.get(account_id)
+        if runner is None:
+            raise UnknownAccount(account_id)
+        await runner.submit(kind)
+
+    async def remove(self, account_id: str) -> None:
+        """Log the device out, wipe its session and forget the account."""
+        runner = self._runners.get(account_id)
+        if runner is None:
+            raise UnknownAccount(account_id)
+        await runner.submit("delete")
+        if runner.task is not None:
+            await asyncio.gather(runner.task, return_exceptions=True)
+        self._runners.pop(account_id, None)
+        self._dirty.pop(account_id, None)
+
+    def notify_outbox(self, account_id: str) -> None:
+        self.outbox.notify(account_id)
+
+    # ----- callbacks from runners ------------------------------------------------------
+    async def _inbound(self, account_id: str, event: InboundMessage) -> None:
+        await self.journal.append(
+            Message(
+                account_id=account_id,
+                client_jid=event.chat_jid,
+                direction="inbound",
+                body=event.text,
+                wa_message_id=event.wa_id,
+                status="delivered",
+                ts_client=event.timestamp,
+            )
+        )
+
+    def _connected(self, account_id: str, session: Session) -> None:
+        self.outbox.start(account_id, session)
+
+    def _on_sent(self, account_id: str, at: datetime) -> None:
+        runner = self._runners.get(account_id)
+        if runner is not None:
+            runner.touch_message(at)
+
+    async def _incident(self, incident: Incident) -> None:
+        try:
+            await self._store.record_incident(incident)
+        except Exception:
+            logger.exception("could not record incident", extra={"type": incident.type})
+
+    def _report(self, account_id: str, status: AccountStatus) -> None:
+        self._dirty[account_id] = status
+        self._dirty_event.set()
+
+    async def _flush_statuses(self) -> None:
+        if not self._dirty:
+            return
+        batch, self._dirty = self._dirty, {}
+        try:
+            await self._statuses.write_statuses(batch)
+        except Exception:
+            logger.exception("status write failed; will retry")
+            for key, value in batch.items():
+                self._dirty.setdefault(key, value)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._dirty_event.wait()
+            await asyncio.sleep(STATUS_DEBOUNCE)
+            self._dirty_event.clear()
+            await self._flush_statuses()

@@ -1,0 +1,150 @@
+"""The outbox sender: sends each connected account's queued messages, at its own pace.
+
+Every send was first queued in the store with an idempotency key. The sender
+claims an item (queued -> sending), sends it, and records the result. A send
+that surely did not reach WhatsApp goes back to the queue with a backoff; one
+that may have reached it is marked ambiguous and never re-sent. Items a crash
+left in 'sending' are marked ambiguous at start (``recover_interrupted``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from wafleet.core.models import Incident, Message, OutboxItem
+from wafleet.stores.base import MessageStore
+from wafleet_connector.pacing import Backoff, TokenBucket
+from wafleet_connector.transport import SendError, Session
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    send_rate: float = 1.0  # per account, messages per second
+    send_burst: int = 5
+    retry: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=300.0))
+    stop_timeout: float = 3.0
+
+
+@dataclass
+class _Worker:
+    session: Session
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    sending: bool = False
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        store: MessageStore,
+        config: OutboxConfig,
+        incident: Callable[[Incident], Awaitable[None]],
+        on_sent: Callable[[str, datetime], None],
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._incident = incident
+        self._on_sent = on_sent
+        self._buckets: dict[str, TokenBucket] = {}
+        self._workers: dict[str, _Worker] = {}
+
+    def start(self, account_id: str, session: Session) -> None:
+        self.stop_nowait(account_id)
+        bucket = self._buckets.setdefault(
+            account_id, TokenBucket(self._config.send_rate, self._config.send_burst)
+        )
+        worker = _Worker(session=session)
+        worker.task = asyncio.create_task(
+            self._run(account_id, worker, bucket), name=f"outbox-{account_id}"
+        )
+        self._workers[account_id] = worker
+
+    def notify(self, account_id: str) -> None:
+        worker = self._workers.get(account_id)
+        if worker is not None:
+            worker.wake.set()
+
+    def stop_nowait(self, account_id: str) -> None:
+        """Stop sending for an account; a send in flight is left to finish on its own."""
+        worker = self._workers.pop(account_id, None)
+        if worker is not None and worker.task is not None and not worker.sending:
+            worker.task.cancel()
+
+    async def close(self) -> None:
+        workers = list(self._workers.values())
+        self._workers.clear()
+        tasks = [worker.task for worker in workers if worker.task is not None]
+        for worker in workers:
+            if worker.task is not None and not worker.sending:
+                worker.task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._config.stop_timeout)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(self, account_id: str, worker: _Worker, bucket: TokenBucket) -> None:
+        while self._workers.get(account_id) is worker:
+            item = await self._store.claim_next(account_id, datetime.now(UTC))
+            if item is None:
+                worker.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.wake.wait(), POLL_SECONDS)
+                continue
+            await bucket.acquire()
+            worker.sending = True
+            try:
+                await self._send(worker.session, item)
+            finally:
+                worker.sending = False
+
+    async def _send(self, session: Session, item: OutboxItem) -> None:
+        try:
+            wa_id = await session.send_text(item.to_jid, item.body)
+        except SendError as exc:
+            await self._failed(item, exc)
+            return
+        sent_at = datetime.now(UTC)
+        await self._store.mark_sent(item.id, wa_id, sent_at)
+        await self._store.save_messages(
+            [
+                Message(
+                    account_id=item.account_id,
+                    client_jid=item.to_jid,
+                    direction="outbound",
+                    body=item.body,
+                    wa_message_id=wa_id,
+                    status="sent",
+                    ts_client=sent_at,
+                    ts_server=sent_at,
+                )
+            ]
+        )
+        self._on_sent(item.account_id, sent_at)
+
+    async def _failed(self, item: OutboxItem, exc: SendError) -> None:
+        if exc.reached:
+            await self._store.mark_final(
+                item.id, "ambiguous", f"{exc}: it may have reached WhatsApp; not re-sent"
+            )
+            await self._incident(
+                Incident(item.account_id, "send_ambiguous", "medium", {"outboxId": item.id})
+            )
+        elif item.attempt_count + 1 >= MAX_ATTEMPTS:
+            await self._store.mark_final(item.id, "failed", f"{exc} (after {MAX_ATTEMPTS} tries)")
+        else:
+            delay = self._config.retry.delay(item.attempt_count)
+            await self._store.mark_retry(
+                item.id, str(exc), datetime.now(UTC) + timedelta(seconds=delay)
+            )

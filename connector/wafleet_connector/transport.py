@@ -1,0 +1,146 @@
+"""The transport interface: one WhatsApp session, whatever drives it.
+
+A transport opens sessions. A session reports what happens to it as events
+through the sink it was opened with, and accepts a few commands (send, log out,
+stop). Reconnect policy lives in the session manager, not here: once a session
+has reported `Disconnected`, `LoggedOut` or `TemporaryBan` it is finished and
+the manager opens a new one when it decides to.
+
+Contract for inbound messages: the transport acknowledges a message to
+WhatsApp only after ``await sink(InboundMessage(...))`` returned without
+raising. The sink makes the message durable first, so a crash at any point
+loses nothing (WhatsApp redelivers what was not acknowledged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+LoginMethod = Literal["qr", "pairingCode"]
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """What a transport needs to run one account's session."""
+
+    account_id: str
+    phone: str  # E.164, e.g. "+40712345678"
+    login: LoginMethod
+    session_path: Path  # the account's own session store file (created 0600)
+
+
+@dataclass(frozen=True)
+class QRCode:
+    """A new QR code to show; the previous one is no longer valid."""
+
+    code: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class PairingCode:
+    code: str
+
+
+@dataclass(frozen=True)
+class Paired:
+    """The device was linked to a phone (by QR scan or pairing code)."""
+
+    jid: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    jid: str
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The stream ended for a reason that a reconnect may cure."""
+
+    reason: str
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggedOut:
+    """The device was unlinked: the session store is useless, a new link is needed."""
+
+    reason: str
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class TemporaryBan:
+    reason: str
+    retry_after: float  # seconds
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    wa_id: str
+    chat_jid: str  # the contact (thread) jid
+    sender_jid: str
+    text: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Receipt:
+    wa_id: str
+    status: str  # delivered | read | played
+
+
+TransportEvent = (
+    QRCode
+    | PairingCode
+    | Paired
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | TemporaryBan
+    | InboundMessage
+    | Receipt
+)
+
+EventSink = Callable[[TransportEvent], Awaitable[None]]
+
+FINAL_EVENTS = (Disconnected, LoggedOut, TemporaryBan)
+
+
+class SendError(Exception):
+    """A send failed. ``reached`` tells whether WhatsApp may have received it."""
+
+    def __init__(self, message: str, *, reached: bool) -> None:
+        super().__init__(message)
+        self.reached = reached
+
+
+class Session(Protocol):
+    async def send_text(self, to_jid: str, text: str) -> str:
+        """Send a text message; return WhatsApp's message id. Raises SendError."""
+        ...
+
+    async def logout(self) -> None:
+        """Unlink the device from the phone's account, then end the session."""
+        ...
+
+    async def stop(self) -> None:
+        """End the session, keeping the device linked. Idempotent, bounded in time."""
+        ...
+
+
+class Transport(Protocol):
+    name: str
+
+    async def open(self, spec: SessionSpec, sink: EventSink) -> Session:
+        """Start connecting and return at once; progress arrives through ``sink``."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the transport holds once all sessions are stopped."""
+        ...

@@ -1,0 +1,1 @@
+"""Code shared by every component: phones, ids, phases, settings, records."""

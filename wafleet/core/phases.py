@@ -1,0 +1,93 @@
+"""The account phase model, written once: phases, allowed transitions, legacy names."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"  # declared, not yet running (or not yet on a shard)
+    CONNECTING = "Connecting"  # session starting, stream being opened
+    QR_READY = "QRReady"  # waiting for a QR scan
+    PAIRING_CODE_READY = "PairingCodeReady"  # waiting for the code to be typed on the phone
+    CONNECTED = "Connected"
+    RECONNECTING = "Reconnecting"  # stream lost, waiting out a backoff before the next try
+    LOGGED_OUT = "LoggedOut"  # device unlinked; a new link is needed (regenerate-qr)
+    QR_TIMEOUT = "QRTimeout"  # QR-loop guard: nobody scanned, waiting for regenerate-qr
+    SUSPENDED = "Suspended"  # stopped on request, session kept
+    FAILED = "Failed"  # cannot run (e.g. unreadable session store); see the reason
+
+
+_LINKING = {Phase.QR_READY, Phase.PAIRING_CODE_READY}
+
+ALLOWED: dict[Phase, frozenset[Phase]] = {
+    Phase.PENDING: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.FAILED}),
+    Phase.CONNECTING: frozenset(
+        {*_LINKING, Phase.CONNECTED, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED}
+        | {Phase.FAILED, Phase.PENDING}
+    ),
+    Phase.QR_READY: frozenset(
+        {Phase.QR_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
+        | {Phase.QR_TIMEOUT, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+    ),
+    Phase.PAIRING_CODE_READY: frozenset(
+        {Phase.PAIRING_CODE_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
+        | {Phase.QR_TIMEOUT, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+    ),
+    Phase.CONNECTED: frozenset(
+        {Phase.CONNECTING, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+    ),
+    Phase.RECONNECTING: frozenset(
+        {Phase.CONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.FAILED, Phase.PENDING}
+    ),
+    Phase.LOGGED_OUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
+    Phase.QR_TIMEOUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
+    Phase.SUSPENDED: frozenset({Phase.CONNECTING, Phase.PENDING}),
+    Phase.FAILED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
+}
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+def can_transition(current: Phase, new: Phase) -> bool:
+    return new in ALLOWED[current]
+
+
+def check_transition(current: Phase, new: Phase) -> Phase:
+    """Return ``new`` if the move is allowed, else raise IllegalTransition."""
+    if not can_transition(current, new):
+        raise IllegalTransition(f"an account cannot go from {current} to {new}")
+    return new
+
+
+# The legacy server's status strings, which its clients (the Flutter app) read.
+LEGACY_STATUS: dict[Phase, str] = {
+    Phase.PENDING: "connecting",
+    Phase.CONNECTING: "connecting",
+    Phase.QR_READY: "qr_ready",
+    Phase.PAIRING_CODE_READY: "qr_ready",
+    Phase.CONNECTED: "connected",
+    Phase.RECONNECTING: "reconnecting",
+    Phase.LOGGED_OUT: "logged_out",
+    Phase.QR_TIMEOUT: "needs_qr",
+    Phase.SUSPENDED: "disconnected",
+    Phase.FAILED: "disconnected",
+}
+
+# Which dashboard summary bucket each phase counts in.
+SUMMARY_BUCKET: dict[Phase, str] = {
+    Phase.PENDING: "connecting",
+    Phase.CONNECTING: "connecting",
+    Phase.QR_READY: "needs_qr",
+    Phase.PAIRING_CODE_READY: "needs_qr",
+    Phase.CONNECTED: "connected",
+    Phase.RECONNECTING: "connecting",
+    Phase.LOGGED_OUT: "needs_qr",
+    Phase.QR_TIMEOUT: "needs_qr",
+    Phase.SUSPENDED: "disconnected",
+    Phase.FAILED: "disconnected",
+}
+
+NEEDS_QR = frozenset({Phase.QR_READY, Phase.PAIRING_CODE_READY, Phase.LOGGED_OUT, Phase.QR_TIMEOUT})

@@ -1,0 +1,88 @@
+"""Settings of the API and connector (standalone runs both), read once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import phonenumbers
+
+from wafleet.core.envconfig import ConfigError, EnvReader
+
+TransportName = Literal["neonize", "sim"]
+TRANSPORTS: tuple[str, ...] = ("neonize", "sim")
+LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every WAFLEET_* variable of the API and connector. See the README's reference."""
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    transport: TransportName = "neonize"
+    sim_url: str | None = None  # external sim service; None in standalone embeds it
+    admin_token: str | None = None  # None: generated once, kept in the data directory
+    default_region: str | None = None  # ISO 3166 region for local phone numbers
+    id_salt: str = "wafleet"
+    start_rate: float = 2.0  # session starts per second (token bucket)
+    start_burst: int = 2
+    backoff_base: float = 1.0  # seconds, first reconnect delay ceiling
+    backoff_max: float = 60.0  # seconds, the cap of the reconnect delay
+    qr_max_cycles: int = 6  # unscanned QR codes before the QR-loop guard stops
+    send_rate: float = 1.0  # messages per second per account
+    send_burst: int = 5
+    max_body_bytes: int = 64 * 1024
+    shutdown_timeout: float = 8.0  # seconds for a graceful stop (SIGTERM)
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read WAFLEET_* variables; ``overrides`` (from command-line flags) win."""
+        read = EnvReader(os.environ if env is None else env)
+        region = read.optional("DEFAULT_REGION")
+        if region is not None:
+            region = region.upper()
+            if region not in phonenumbers.SUPPORTED_REGIONS:
+                raise ConfigError(
+                    f"WAFLEET_DEFAULT_REGION={region!r} is not a region code; "
+                    "use a two-letter ISO 3166 code such as RO or DE"
+                )
+        token = read.optional("ADMIN_TOKEN")
+        if token is not None and len(token) < 16:
+            raise ConfigError("WAFLEET_ADMIN_TOKEN is shorter than 16 characters; use a long one")
+        settings = cls(
+            data_dir=read.path("DATA_DIR", "data"),
+            host=read.string("HOST", "127.0.0.1"),
+            port=read.integer("PORT", 8080, minimum=0, maximum=65535),
+            transport=cast(TransportName, read.choice("TRANSPORT", "neonize", TRANSPORTS)),
+            sim_url=read.optional("SIM_URL"),
+            admin_token=token,
+            default_region=region,
+            id_salt=read.string("ID_SALT", "wafleet"),
+            start_rate=read.number("START_RATE", 2.0, minimum=0.01, maximum=1000),
+            start_burst=read.integer("START_BURST", 2, minimum=1, maximum=1000),
+            backoff_base=read.number("BACKOFF_BASE", 1.0, minimum=0.01, maximum=600),
+            backoff_max=read.number("BACKOFF_MAX", 60.0, minimum=0.1, maximum=3600),
+            qr_max_cycles=read.integer("QR_MAX_CYCLES", 6, minimum=1, maximum=1000),
+            send_rate=read.number("SEND_RATE", 1.0, minimum=0.01, maximum=100),
+            send_burst=read.integer("SEND_BURST", 5, minimum=1, maximum=1000),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 << 20),
+            shutdown_timeout=read.number("SHUTDOWN_TIMEOUT", 8.0, minimum=1, maximum=300),
+            log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
+        )
+        given = {key: value for key, value in overrides.items() if value is not None}
+        if "transport" in given and given["transport"] not in TRANSPORTS:
+            raise ConfigError(f"--transport {given['transport']!r} is not one of: neonize, sim")
+        settings = replace(settings, **given)
+        if settings.backoff_max < settings.backoff_base:
+            raise ConfigError("WAFLEET_BACKOFF_MAX must be at least WAFLEET_BACKOFF_BASE")
+        return settings
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"

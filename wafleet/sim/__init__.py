@@ -1,0 +1,1 @@
+"""A simulated WhatsApp service: linked devices, QR codes, messages, faults."""

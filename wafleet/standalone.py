@@ -1,0 +1,193 @@
+"""Standalone mode: the API, one connector shard and the SQLite stores in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from starlette.applications import Starlette
+from wafleet_api.app import create_app
+from wafleet_api.backend import AccountNotFound, ActionRefused
+from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
+from wafleet_connector.runner import CommandRefused
+from wafleet_connector.sim_transport import SimTransport, local_dialer, websocket_dialer
+from wafleet_connector.transport import Transport
+
+from wafleet.core.models import Account, AccountSpec, AccountStatus, OutboxItem, Thread
+from wafleet.core.settings import Settings
+from wafleet.core.token import AdminToken
+from wafleet.sim.routes import sim_routes
+from wafleet.sim.service import SimWhatsApp, sim_config_from_env
+from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet.stores.sqlite_registry import SqliteRegistry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXECUTOR_THREADS = 64
+
+
+def build_transport(settings: Settings, sim: SimWhatsApp | None) -> Transport:
+    if settings.transport == "sim":
+        if sim is not None:
+            return SimTransport(local_dialer(sim))
+        assert settings.sim_url is not None
+        return SimTransport(websocket_dialer(settings.sim_url))
+    # Imported here: neonize loads its Go library and libmagic, which sim users never need.
+    from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport  # noqa: PLC0415
+
+    transport: Transport = NeonizeTransport(
+        NeonizeConfig(max_sessions=DEFAULT_EXECUTOR_THREADS // 2)
+    )
+    return transport
+
+
+class StandaloneBackend:
+    """The API's backend over the SQLite registry and the in-process session manager."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sim: SimWhatsApp | None = None
+        if settings.transport == "sim" and settings.sim_url is None:
+            self.sim = SimWhatsApp(sim_config_from_env(state_path=settings.data_dir / "sim.json"))
+        self._registry: SqliteRegistry | None = None
+        self._store: SqliteMessageStore | None = None
+        self._manager: SessionManager | None = None
+        self._ready = False
+
+    # ----- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(
+            ThreadPoolExecutor(DEFAULT_EXECUTOR_THREADS, thread_name_prefix="wafleet")
+        )
+        data_dir = self.settings.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._registry = await SqliteRegistry(data_dir / "registry.db").open()
+        self._store = await SqliteMessageStore(data_dir / "messages.db").open()
+        if self.sim is not None:
+            await self.sim.start()
+        transport = build_transport(self.settings, self.sim)
+        self._manager = SessionManager(
+            ManagerConfig.from_settings(self.settings), transport, self._store, self
+        )
+        await self._manager.start()
+        accounts = await self._registry.list()
+        for account in accounts:
+            self._manager.ensure(account.spec, account.status)
+        self._ready = True
+        logger.info("standalone started", extra={"accounts": len(accounts)})
+
+    async def close(self) -> None:
+        self._ready = False
+        if self._manager is not None:
+            await self._manager.close()
+        if self.sim is not None:
+            await self.sim.close()
+        if self._store is not None:
+            await self._store.close()
+        if self._registry is not None:
+            await self._registry.close()
+        logger.info("standalone stopped")
+
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def registry(self) -> SqliteRegistry:
+        assert self._registry is not None, "backend not started"
+        return self._registry
+
+    @property
+    def store(self) -> SqliteMessageStore:
+        assert self._store is not None, "backend not started"
+        return self._store
+
+    @property
+    def manager(self) -> SessionManager:
+        assert self._manager is not None, "backend not started"
+        return self._manager
+
+    # ----- StatusWriter ----------------------------------------------------------------
+    async def write_statuses(self, statuses: dict[str, AccountStatus]) -> None:
+        for account_id, status in statuses.items():
+            await self.registry.update_status(account_id, status)
+
+    # ----- AccountBackend --------------------------------------------------------------
+    def _live(self, account: Account) -> Account:
+        status = self.manager.status(account.id)
+        return account if status is None else replace(account, status=status)
+
+    async def add(self, spec: AccountSpec) -> tuple[Account, bool]:
+        account, created = await self.registry.create(spec)
+        self.manager.ensure(account.spec, account.status)
+        return self._live(account), created
+
+    async def get(self, account_id: str) -> Account | None:
+        account = await self.registry.get(account_id)
+        return None if account is None else self._live(account)
+
+    async def accounts(self) -> list[Account]:
+        return [self._live(account) for account in await self.registry.list()]
+
+    async def regenerate_qr(self, account_id: str) -> None:
+        account = await self.registry.get(account_id)
+        if account is None:
+            raise AccountNotFound(account_id)
+        try:
+            if account.spec.suspended:
+                await self.registry.set_suspended(account_id, False)
+                await self.manager.command(account_id, "resume")
+            else:
+                await self.manager.command(account_id, "regenerate")
+        except UnknownAccount:
+            raise AccountNotFound(account_id) from None
+        except CommandRefused as exc:
+            raise ActionRefused(str(exc)) from None
+
+    async def disconnect(self, account_id: str) -> None:
+        if await self.registry.set_suspended(account_id, True) is None:
+            raise AccountNotFound(account_id)
+        try:
+            await self.manager.command(account_id, "suspend")
+        except UnknownAccount:
+            raise AccountNotFound(account_id) from None
+        except CommandRefused as exc:
+            raise ActionRefused(str(exc)) from None
+
+    async def delete(self, account_id: str) -> None:
+        with contextlib.suppress(UnknownAccount):
+            await self.manager.remove(account_id)
+        if not await self.registry.delete(account_id):
+            raise AccountNotFound(account_id)
+
+    async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
+        stored, created = await self.store.enqueue(item)
+        self.manager.notify_outbox(item.account_id)
+        return stored, created
+
+    async def outbox_item(self, item_id: str) -> OutboxItem | None:
+        return await self.store.get_outbox(item_id)
+
+    async def threads(
+        self, *, account_id: str | None, thread_id: str | None, limit: int
+    ) -> list[Thread]:
+        return await self.store.list_threads(
+            account_id=account_id, thread_id=thread_id, limit=limit
+        )
+
+
+def create_standalone_app(settings: Settings, token: AdminToken) -> Starlette:
+    backend = StandaloneBackend(settings)
+    embedded_sim = backend.sim is not None
+    app = create_app(
+        settings,
+        backend,
+        admin_token=token.value,
+        extra_routes=sim_routes() if embedded_sim else (),
+        open_prefixes=("/sim/",) if embedded_sim else (),
+    )
+    app.state.sim = backend.sim
+    return app

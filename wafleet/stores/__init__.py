@@ -1,0 +1,1 @@
+"""Storage: the store interfaces and their SQLite implementations."""
