@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -38,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Server(uvicorn.Server):
+    """Exit with status 0 after a graceful stop on SIGTERM/SIGINT.
+
+    uvicorn re-raises the signal once it has shut down, so the process would end
+    "killed by SIGTERM" although it stopped cleanly; that reads as a crash.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 def _serve(app: Starlette, host: str, port: int, log_level: str) -> None:
     config = uvicorn.Config(
         app,
@@ -49,7 +64,7 @@ def _serve(app: Starlette, host: str, port: int, log_level: str) -> None:
         log_config=None,
         ws="websockets-sansio",
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 def run_standalone(args: argparse.Namespace) -> int:

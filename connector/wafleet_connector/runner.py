@@ -108,6 +108,9 @@ class AccountRunner:
 
     # ----- outside interface -----------------------------------------------------------
     def start(self) -> None:
+        if self.status.phase not in (Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.SUSPENDED):
+            # What was stored describes the last run, not this one: nothing runs yet.
+            self._set(Phase.PENDING, reason="waiting for its turn to start", qr=None)
         self.task = asyncio.create_task(self._main(), name=f"account-{self.spec.id}")
 
     def submit(self, kind: CommandKind) -> asyncio.Future[None]:
