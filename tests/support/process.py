@@ -62,8 +62,10 @@ class Standalone:
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-{time.time_ns()}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wafleet", "standalone", "--transport", "sim"]
-            + ["--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [
+                *(sys.executable, "-m", "wafleet", "standalone", "--transport", "sim"),
+                *("--port", str(self.port), "--data-dir", str(self.data_dir)),
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -94,7 +96,9 @@ class Standalone:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"wafleet did not exit within {timeout} s:\n{self.log()}")
+            raise AssertionError(
+                f"wafleet did not exit within {timeout} s:\n{self.log()}"
+            ) from None
         finally:
             elapsed = time.monotonic() - started
         self.proc = None
