@@ -1,0 +1,212 @@
+"""The session manager and account runners against the in-process sim."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from support.shard import account, close_shard, open_shard
+from wafleet.core.phases import Phase
+from wafleet.sim.service import SimConfig, SimWhatsApp
+from wafleet.sim.wire import Conn
+from wafleet_connector.runner import CommandRefused
+
+
+async def test_link_by_qr_then_connected(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(1)
+    try:
+        await shard.link(spec)
+        status = shard.manager.status(spec.id)
+        assert status is not None
+        assert status.jid == "40712000001@s.whatsapp.net"
+        assert status.qr is None and status.connected_at is not None
+        session_file = tmp_path / "sessions" / f"{spec.id}.db"
+        assert session_file.stat().st_mode & 0o777 == 0o600
+        await shard.wait_for(
+            "status written",
+            lambda: (
+                shard.statuses.latest.get(spec.id, status).phase == Phase.CONNECTED
+                and spec.id in shard.statuses.latest
+            ),
+        )
+    finally:
+        await close_shard(shard)
+
+
+async def test_pairing_code_login(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(2, login="pairingCode")
+    try:
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.PAIRING_CODE_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.pairing_code
+        shard.sim.pair(status.pairing_code, spec.phone)
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+    finally:
+        await close_shard(shard)
+
+
+async def test_qr_loop_guard_stops_until_regenerate(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=0.03, qr_ttl=0.03))
+    shard = await open_shard(tmp_path, sim=sim, qr_max_cycles=3)
+    spec = account(3)
+    try:
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.QR_TIMEOUT)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is None
+        assert "regenerate-qr" in (status.reason or "")
+        await asyncio.sleep(0.2)
+        assert shard.phase(spec.id) == Phase.QR_TIMEOUT, "QR codes kept rotating"
+        assert sim.summary()["linking"] == 0, "the session was not stopped"
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        incidents = await shard.store.list_incidents(account_id=spec.id)
+        assert [i.type for i in incidents] == ["qr_timeout"]
+    finally:
+        await close_shard(shard)
+
+
+async def test_disconnect_reconnects_with_backoff_and_no_scan(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(4)
+    try:
+        await shard.link(spec)
+        await shard.sim.fault(spec.phone, "disconnect")
+        await shard.wait_for("a reconnect", lambda: shard.manager.status(spec.id).reconnects == 1)  # type: ignore[union-attr]
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.last_disconnect is not None
+        assert status.last_disconnect.reason == "connection_lost"
+        assert status.reconnects == 1
+        assert shard.sim.summary()["linking"] == 0, "a new QR was asked for"
+    finally:
+        await close_shard(shard)
+
+
+async def test_stream_replaced_and_temp_ban(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(5)
+    try:
+        await shard.link(spec)
+        await shard.sim.fault(spec.phone, "stream_replaced")
+        await shard.wait_for("replaced", lambda: shard.manager.status(spec.id).reconnects == 1)  # type: ignore[union-attr]
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+        began = time.monotonic()
+        await shard.sim.fault(spec.phone, "temp_ban", seconds=0.5)
+        await shard.wait_phase(spec.id, Phase.RECONNECTING)
+        status = shard.manager.status(spec.id)
+        assert status is not None and "temp_ban" in (status.reason or "")
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+        assert time.monotonic() - began >= 0.45, "reconnected before the ban ended"
+    finally:
+        await close_shard(shard)
+
+
+async def test_logged_out_wipes_session_and_waits_for_regenerate(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(6)
+    try:
+        await shard.link(spec)
+        session_file = tmp_path / "sessions" / f"{spec.id}.db"
+        assert session_file.exists()
+        await shard.sim.fault(spec.phone, "logout")
+        await shard.wait_phase(spec.id, Phase.LOGGED_OUT)
+        assert not session_file.exists()
+        await asyncio.sleep(0.2)
+        assert shard.phase(spec.id) == Phase.LOGGED_OUT, "a QR was shown without being asked"
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+    finally:
+        await close_shard(shard)
+
+
+async def test_regenerate_refused_while_connected(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(7)
+    try:
+        await shard.link(spec)
+        with pytest.raises(CommandRefused, match="connected"):
+            await shard.manager.command(spec.id, "regenerate")
+        assert shard.phase(spec.id) == Phase.CONNECTED
+    finally:
+        await close_shard(shard)
+
+
+async def test_suspend_keeps_session_and_resume_reconnects(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(8)
+    try:
+        await shard.link(spec)
+        await shard.manager.command(spec.id, "suspend")
+        assert shard.phase(spec.id) == Phase.SUSPENDED
+        assert shard.sim.summary()["live"] == 0
+        await shard.manager.command(spec.id, "resume")
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+    finally:
+        await close_shard(shard)
+
+
+async def test_remove_logs_out_and_wipes(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    linked, suspended = account(9), account(10)
+    try:
+        await shard.link(linked)
+        await shard.link(suspended)
+        await shard.manager.command(suspended.id, "suspend")
+        for spec in (linked, suspended):
+            await shard.manager.remove(spec.id)
+            assert not (tmp_path / "sessions" / f"{spec.id}.db").exists()
+            assert shard.sim.devices_of(spec.phone) == [], "the device is still linked"
+            assert shard.manager.status(spec.id) is None
+    finally:
+        await close_shard(shard)
+
+
+async def test_connect_failure_is_a_phase_with_a_reason_and_retried(tmp_path: Path) -> None:
+    attempts = 0
+
+    async def refusing_dialer() -> Conn:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionRefusedError("connection refused")
+
+    shard = await open_shard(tmp_path, dialer=refusing_dialer)
+    spec = account(11)
+    try:
+        shard.manager.ensure(spec)
+        await shard.wait_for("three tries", lambda: attempts >= 3)
+        status = shard.manager.status(spec.id)
+        assert status is not None
+        assert status.phase in (Phase.RECONNECTING, Phase.CONNECTING)
+        assert status.last_disconnect is not None
+        assert "connection refused" in status.last_disconnect.reason
+        assert status.reconnects >= 2
+    finally:
+        await close_shard(shard)
+
+
+async def test_shutdown_is_bounded_and_restart_resumes(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    shard = await open_shard(tmp_path, sim=sim)
+    specs = [account(20 + n) for n in range(5)]
+    for spec in specs:
+        await shard.link(spec)
+    began = time.monotonic()
+    await close_shard(shard)
+    assert time.monotonic() - began < 3
+    shard = await open_shard(tmp_path, sim=sim)
+    try:
+        for spec in specs:
+            shard.manager.ensure(spec)
+        for spec in specs:
+            await shard.wait_phase(spec.id, Phase.CONNECTED)
+        assert shard.sim.summary()["linking"] == 0, "a new QR was asked for"
+        assert all(shard.manager.status(s.id).reconnects == 0 for s in specs)  # type: ignore[union-attr]
+    finally:
+        await close_shard(shard)
