@@ -9,12 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from starlette.applications import Starlette
-from wafleet_api.app import create_app
-from wafleet_api.backend import AccountNotFound, ActionRefused
-from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
-from wafleet_connector.runner import CommandRefused
-from wafleet_connector.sim_transport import SimTransport, local_dialer, websocket_dialer
-from wafleet_connector.transport import Transport
 
 from wafleet.core.models import Account, AccountSpec, AccountStatus, OutboxItem, Thread
 from wafleet.core.settings import Settings
@@ -22,11 +16,18 @@ from wafleet.core.token import AdminToken
 from wafleet.sim.routes import sim_routes
 from wafleet.sim.service import SimWhatsApp, sim_config_from_env
 from wafleet.stores.sqlite_messages import SqliteMessageStore
-from wafleet.stores.sqlite_registry import SqliteRegistry
+from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
+from wafleet_api.app import create_app
+from wafleet_api.backend import AccountNotFound, ActionRefused
+from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
+from wafleet_connector.runner import CommandRefused
+from wafleet_connector.sim_transport import SimTransport, local_dialer, websocket_dialer
+from wafleet_connector.transport import Transport
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR_THREADS = 64
+NEONIZE_MAX_SESSIONS = 1000
 
 
 def build_transport(settings: Settings, sim: SimWhatsApp | None) -> Transport:
@@ -38,8 +39,10 @@ def build_transport(settings: Settings, sim: SimWhatsApp | None) -> Transport:
     # Imported here: neonize loads its Go library and libmagic, which sim users never need.
     from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport  # noqa: PLC0415
 
+    # Its stop must finish inside the runner's own stop timeout (ManagerConfig).
+    session_stop = ManagerConfig.from_settings(settings).session_stop_timeout
     transport: Transport = NeonizeTransport(
-        NeonizeConfig(max_sessions=DEFAULT_EXECUTOR_THREADS // 2)
+        NeonizeConfig(max_sessions=NEONIZE_MAX_SESSIONS, stop_timeout=max(1.0, session_stop - 1))
     )
     return transport
 
@@ -121,7 +124,10 @@ class StandaloneBackend:
         return account if status is None else replace(account, status=status)
 
     async def add(self, spec: AccountSpec) -> tuple[Account, bool]:
-        account, created = await self.registry.create(spec)
+        try:
+            account, created = await self.registry.create(spec)
+        except PhoneInUseError as exc:
+            raise ActionRefused(str(exc)) from None
         self.manager.ensure(account.spec, account.status)
         return self._live(account), created
 

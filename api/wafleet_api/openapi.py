@@ -137,6 +137,49 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": {"description": "text"}},
     },
     ("get", "/openapi.json"): {"summary": "This document", "responses": {"200": _json(_OBJ)}},
+    # The simulator's control API: served only with the embedded sim (no token).
+    ("post", "/sim/scan"): {
+        "summary": "Simulated phone: scan a QR code, linking the device showing it",
+        "security": [],
+        "requestBody": _body({"qr": _STR, "phone": _STR}, ["qr", "phone"]),
+        "responses": {"200": _json(_OBJ), **_errors(400, 404)},
+    },
+    ("post", "/sim/pair"): {
+        "summary": "Simulated phone: enter a pairing code",
+        "security": [],
+        "requestBody": _body({"code": _STR, "phone": _STR}, ["code", "phone"]),
+        "responses": {"200": _json(_OBJ), **_errors(400, 404, 409)},
+    },
+    ("post", "/sim/messages"): {
+        "summary": "Simulated contact: send a message to a linked account",
+        "security": [],
+        "requestBody": _body({"from": _STR, "to": _STR, "text": _STR}, ["from", "to", "text"]),
+        "responses": {"200": _json(_OBJ), **_errors(400, 404)},
+    },
+    ("get", "/sim/messages"): {
+        "summary": "What a simulated phone received",
+        "security": [],
+        "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _STR}],
+        "responses": {"200": _json(_OBJ), **_errors(400)},
+    },
+    ("post", "/sim/faults"): {
+        "summary": "Inject a fault: disconnect, logout, stream_replaced, temp_ban",
+        "security": [],
+        "requestBody": _body(
+            {
+                "phone": _STR,
+                "kind": {"enum": ["disconnect", "logout", "stream_replaced", "temp_ban"]},
+                "seconds": {"type": "number"},
+            },
+            ["phone", "kind"],
+        ),
+        "responses": {"200": _json(_OBJ), **_errors(400, 404)},
+    },
+    ("get", "/sim/status"): {
+        "summary": "The simulator's counters",
+        "security": [],
+        "responses": {"200": _json(_OBJ)},
+    },
 }
 
 _SCHEMAS = {

@@ -68,7 +68,10 @@ async def add_account(request: Request) -> Response:
         name=name or f"Account {phone[-4:]}",
         login="pairingCode" if login == "pairingCode" else "qr",
     )
-    account, created = await backend_of(request).add(spec)
+    try:
+        account, created = await backend_of(request).add(spec)
+    except ActionRefused as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
     return JSONResponse(
         {"success": True, "created": created, "account": account_view(account)},
         status_code=201 if created else 200,

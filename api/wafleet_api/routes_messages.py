@@ -106,7 +106,7 @@ async def get_outbox(request: Request) -> Response:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 50
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(400, "invalid_query", f"query parameter 'limit' must be 1..{MAX_LIMIT}")
     return int(raw)
 

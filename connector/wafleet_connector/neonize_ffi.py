@@ -60,7 +60,9 @@ class _RWLock:
 
     def acquire_read(self, timeout: float | None) -> bool:
         with self._cond:
-            if not self._cond.wait_for(lambda: not (self._writer or self._writers_waiting), timeout):
+            if not self._cond.wait_for(
+                lambda: not (self._writer or self._writers_waiting), timeout
+            ):
                 return False
             self._readers += 1
             return True
@@ -140,6 +142,17 @@ class _Neonize:
 
 
 @dataclass(frozen=True)
+class ClientStart:
+    uuid: bytes  # the client's id in the Go maps: unique per session
+    db_path: str  # the sqlite store
+    device_name: str  # DeviceProps.os: the name in the phone's linked devices list
+    platform: str  # DeviceProps.PlatformType name
+    log_level: str  # whatsmeow log level for this client
+    proxy: str | None
+    start_grace: float
+
+
+@dataclass(frozen=True)
 class ClientCallbacks:
     """Called from Go threads. Must not raise (exceptions are logged and dropped)."""
 
@@ -185,15 +198,7 @@ class NeonizeFfi:
             self._rw.release_write()
 
     def run_client(
-        self,
-        uuid: bytes,
-        db_path: str,
-        device_props: tuple[str, str],
-        log_level: str,
-        proxy: str | None,
-        start_grace: float,
-        callbacks: ClientCallbacks,
-        may_start: Callable[[], bool],
+        self, start: ClientStart, callbacks: ClientCallbacks, may_start: Callable[[], bool]
     ) -> str | None:
         """Run one client until it ends; return its error text ("" if none).
 
@@ -201,15 +206,19 @@ class NeonizeFfi:
         before ``Neonize`` until its first callback, its return or ``start_grace``.
         Returns None without starting if ``may_start()`` is false once the lock is held.
         """
-        n = self.n
         self._rw.acquire_write()
         end_window = _once(self._rw.release_write)
-        if not may_start():
+        try:
+            return self._neonize(start, callbacks, end_window) if may_start() else None
+        finally:
             end_window()
-            return None
-        device_name, platform = device_props
+
+    def _neonize(
+        self, start: ClientStart, callbacks: ClientCallbacks, end_window: Callable[[], None]
+    ) -> str:
+        n, uuid = self.n, start.uuid
         props = n.reg.DeviceProps(
-            os=device_name, platformType=n.reg.DeviceProps.PlatformType.Value(platform)
+            os=start.device_name, platformType=n.reg.DeviceProps.PlatformType.Value(start.platform)
         ).SerializeToString()
 
         def on_qr(_uuid: int | None, data: int | None) -> None:
@@ -222,6 +231,8 @@ class NeonizeFfi:
 
         def on_event(_uuid: bytes | None, data: int | None, size: int, code: int) -> None:
             end_window()
+            if not data:
+                return
             try:
                 msg = n.int_to_event[code].FromString(ctypes.string_at(data, size))
             except Exception:
@@ -230,6 +241,7 @@ class NeonizeFfi:
             _safe(callbacks.on_event, code, msg)
 
         subscribers = bytearray(SUBSCRIBED_EVENTS)
+        proxy = start.proxy
         proxy_c = n.binder.ProxySettings(proxy_address=proxy)._to_c_struct() if proxy else None
         refs = (
             n.binder.func_string(on_qr),
@@ -240,12 +252,12 @@ class NeonizeFfi:
             proxy_c,
         )
         self._keep[uuid] = refs
-        timer = threading.Timer(start_grace, end_window)
+        timer = threading.Timer(start.start_grace, end_window)
         timer.daemon = True
         timer.start()
         try:
             result = n.go.Neonize(
-                db_path.encode(), uuid, b"", 0, 0, log_level.encode(),
+                start.db_path.encode(), uuid, b"", 0, 0, start.log_level.encode(),
                 refs[0], refs[1], refs[2], n.log_cb, refs[3], len(subscribers),
                 props, len(props), b"", 0,
                 ctypes.byref(proxy_c) if proxy_c is not None else None,

@@ -40,7 +40,10 @@ _HTTP_CODES = {
 async def http_error_handler(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code, message = _HTTP_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
-    return error_response(exc.status_code, code, message)
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)  # e.g. Allow on a 405
+    return response
 
 
 async def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:

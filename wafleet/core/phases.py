@@ -21,10 +21,10 @@ class Phase(StrEnum):
 _LINKING = {Phase.QR_READY, Phase.PAIRING_CODE_READY}
 
 ALLOWED: dict[Phase, frozenset[Phase]] = {
-    Phase.PENDING: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.FAILED}),
+    Phase.PENDING: frozenset({Phase.CONNECTING, Phase.SUSPENDED}),
     Phase.CONNECTING: frozenset(
         {*_LINKING, Phase.CONNECTED, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED}
-        | {Phase.FAILED, Phase.PENDING}
+        | {Phase.QR_TIMEOUT, Phase.PENDING}
     ),
     Phase.QR_READY: frozenset(
         {Phase.QR_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
@@ -38,13 +38,17 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
         {Phase.CONNECTING, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
     ),
     Phase.RECONNECTING: frozenset(
-        {Phase.CONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.FAILED, Phase.PENDING}
+        {Phase.CONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
     ),
     Phase.LOGGED_OUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.QR_TIMEOUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.SUSPENDED: frozenset({Phase.CONNECTING, Phase.PENDING}),
     Phase.FAILED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
 }
+
+
+# Any phase may end in Failed: a runner that crashes says so instead of keeping a stale phase.
+ALLOWED = {phase: targets | {Phase.FAILED} for phase, targets in ALLOWED.items()}
 
 
 class IllegalTransition(RuntimeError):

@@ -30,6 +30,8 @@ def normalize_phone(raw: object, default_region: str | None = None) -> str:
     if text.startswith("00"):
         text = "+" + text[2:]
     region = None if text.startswith("+") else default_region
+    if region is not None:
+        region = region.upper()
     if region is None and not text.startswith("+"):
         raise InvalidPhone(
             f"phone {mask_phone(text)!r} has no country code; write it as '+<country><number>' "

@@ -78,6 +78,9 @@ class Settings:
         given = {key: value for key, value in overrides.items() if value is not None}
         if "transport" in given and given["transport"] not in TRANSPORTS:
             raise ConfigError(f"--transport {given['transport']!r} is not one of: neonize, sim")
+        port = given.get("port")
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(f"--port {port} is out of range; use 0..65535")
         settings = replace(settings, **given)
         if settings.backoff_max < settings.backoff_base:
             raise ConfigError("WAFLEET_BACKOFF_MAX must be at least WAFLEET_BACKOFF_BASE")

@@ -23,7 +23,16 @@ def load_snapshot(path: Path | None) -> SimSnapshot:
         return SimSnapshot()
     try:
         data = json.loads(path.read_text())
-        return SimSnapshot(devices=list(data["devices"]), inbox=dict(data["inbox"]))
+        devices = [
+            {
+                "id": str(d["id"]),
+                "secret": str(d["secret"]),
+                "phone": str(d["phone"]),
+                "pending": dict(d["pending"]),
+            }
+            for d in data["devices"]
+        ]
+        return SimSnapshot(devices=devices, inbox=dict(data["inbox"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RuntimeError(
             f"the sim state file {path} is unreadable ({exc}); move it away"

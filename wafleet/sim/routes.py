@@ -83,6 +83,8 @@ async def get_messages(request: Request) -> Response:
     raw = request.query_params.get("phone")
     if raw is None:
         raise ApiError(400, "missing_field", "query parameter 'phone' is required")
+    if raw.startswith(" "):  # an unescaped "+" in a query string arrives as a space
+        raw = "+" + raw.lstrip()
     try:
         phone = normalize_phone(raw)
     except InvalidPhone as exc:
@@ -97,7 +99,9 @@ async def post_fault(request: Request) -> Response:
     if kind not in FAULTS:
         raise ApiError(400, "invalid_field", f"field 'kind' must be one of: {', '.join(FAULTS)}")
     seconds = data.get("seconds")
-    if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
+    ):
         raise ApiError(400, "invalid_field", "field 'seconds' must be a positive number")
     try:
         affected = await _sim(request).fault(phone, kind, seconds)

@@ -99,6 +99,7 @@ class SimWhatsApp:
         self.inbox: dict[str, list[Frame]] = snapshot.inbox
         self.bans: dict[str, float] = {}
         self._live: dict[str, Conn] = {}
+        self._caught_up: set[str] = set()  # devices whose live stream has had its backlog
         self._links: list[_Link] = []
         self._dirty = asyncio.Event()
         self._saver: asyncio.Task[None] | None = None
@@ -171,10 +172,13 @@ class SimWhatsApp:
     async def _link(self, conn: Conn, hello: Frame) -> Device | None:
         login = "pairingCode" if hello.get("login") == "pairingCode" else "qr"
         phone = hello.get("phone") if login == "pairingCode" else None
+        if login == "pairingCode" and not isinstance(phone, str):
+            await conn.send({"type": "error", "reason": "pairing-code login needs a phone"})
+            return None
         link = _Link(conn=conn, login=login, phone=phone if isinstance(phone, str) else None)
         self._links.append(link)
         rotator = asyncio.create_task(self._show_codes(link), name="sim-link")
-        reader: asyncio.Future[Any] = asyncio.ensure_future(conn.recv())
+        reader: asyncio.Future[Any] = asyncio.ensure_future(self._until_closed(conn))
         try:
             waiting: set[asyncio.Future[Any]] = {link.linked, reader}
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -193,6 +197,12 @@ class SimWhatsApp:
             rotator.cancel()
             reader.cancel()
             self._links.remove(link)
+
+    @staticmethod
+    async def _until_closed(conn: Conn) -> None:
+        """Read (and ignore) what a device sends before it is linked, until it goes away."""
+        while await conn.recv() is not None:
+            pass
 
     async def _show_codes(self, link: _Link) -> None:
         if link.login == "pairingCode":
@@ -216,20 +226,31 @@ class SimWhatsApp:
             return
         old = self._live.get(device.id)
         self._live[device.id] = conn
+        self._caught_up.discard(device.id)
         if old is not None:
             with contextlib.suppress(ConnClosed):
                 await old.send({"type": "stream_replaced"})
             await old.close()
         try:
             await conn.send({"type": "connected", "jid": device.jid})
-            for frame in list(device.pending.values()):
-                await conn.send(frame)
+            await self._send_backlog(conn, device)
             while (incoming := await conn.recv()) is not None:
                 if not await self._handle(conn, device, incoming):
                     break
         finally:
             if self._live.get(device.id) is conn:
                 del self._live[device.id]
+                self._caught_up.discard(device.id)
+
+    async def _send_backlog(self, conn: Conn, device: Device) -> None:
+        """Redeliver what is unacknowledged; new messages go live only after that."""
+        sent: set[str] = set()
+        while backlog := [f for key, f in device.pending.items() if key not in sent]:
+            for frame in backlog:
+                await conn.send(frame)
+                sent.add(str(frame["id"]))
+        if self._live.get(device.id) is conn:
+            self._caught_up.add(device.id)
 
     async def _handle(self, conn: Conn, device: Device, frame: Frame) -> bool:
         kind = frame.get("type")
@@ -288,7 +309,8 @@ class SimWhatsApp:
         raise SimError(404, "qr_not_found", "no device is showing this QR code (expired or wrong)")
 
     def pair(self, code: str, phone: str) -> Device:
-        wanted = code.strip().upper()
+        letters = "".join(ch for ch in code.upper() if ch.isalnum())
+        wanted = f"{letters[:4]}-{letters[4:]}"
         for link in self._links:
             if link.pairing_code == wanted and not link.linked.done():
                 if link.phone != phone:
@@ -318,7 +340,7 @@ class SimWhatsApp:
         for device in targets:
             device.pending[message_id] = frame
             conn = self._live.get(device.id)
-            if conn is not None:
+            if conn is not None and device.id in self._caught_up:
                 with contextlib.suppress(ConnClosed):
                     await conn.send(frame)
         self._changed()
