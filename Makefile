@@ -9,6 +9,7 @@ DEB_PACKAGES ?= libmagic1
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TOOLS := $(VENV)/tools
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-deps run run-sim sim test unit e2e lint format typecheck bench clean
@@ -27,10 +28,13 @@ system-deps: ## Install the Debian packages wafleet needs (libmagic1) when missi
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[neonize,dev]'
+	$(BIN)/pip install --quiet -e '.[neonize,cluster,firestore,dev]'
 	touch $(STAMP)
 
-setup: system-deps $(STAMP) ## Create .venv and install everything
+$(TOOLS)/kubectl: scripts/k8s_tools.py | $(STAMP)
+	$(BIN)/python scripts/k8s_tools.py $(TOOLS)
+
+setup: system-deps $(STAMP) $(TOOLS)/kubectl ## Create .venv, install everything (helm, kubectl too)
 
 run: setup ## Start standalone mode on PORT (TRANSPORT=neonize|sim)
 	$(BIN)/wafleet standalone --transport $(TRANSPORT) --port $(PORT) --data-dir $(DATA_DIR)

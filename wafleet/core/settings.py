@@ -14,6 +14,8 @@ from wafleet.core.envconfig import ConfigError, EnvReader
 
 TransportName = Literal["neonize", "sim"]
 TRANSPORTS: tuple[str, ...] = ("neonize", "sim")
+StoreName = Literal["sqlite", "firestore"]
+STORES: tuple[str, ...] = ("sqlite", "firestore")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
 
 
@@ -39,6 +41,12 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     shutdown_timeout: float = 8.0  # seconds for a graceful stop (SIGTERM)
     log_level: str = "info"
+    store: StoreName = "sqlite"  # where messages, outbox, incidents (and backups) live
+    firestore_project: str | None = None
+    firestore_database: str = "(default)"
+    backup_key: str | None = None  # base64 of 32 bytes (AES-256-GCM) for session backups
+    backup_key_file: Path | None = None  # the same, read from a file (a mounted Secret)
+    backup_key_id: str = "k1"  # stored with each backup, to know which key opens it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -52,6 +60,7 @@ class Settings:
                     f"WAFLEET_DEFAULT_REGION={region!r} is not a region code; "
                     "use a two-letter ISO 3166 code such as RO or DE"
                 )
+        key_file = read.optional("BACKUP_KEY_FILE")
         token = read.optional("ADMIN_TOKEN")
         if token is not None and len(token) < 16:
             raise ConfigError("WAFLEET_ADMIN_TOKEN is shorter than 16 characters; use a long one")
@@ -74,7 +83,17 @@ class Settings:
             max_body_bytes=read.integer("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 << 20),
             shutdown_timeout=read.number("SHUTDOWN_TIMEOUT", 8.0, minimum=1, maximum=300),
             log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            store=cast(StoreName, read.choice("STORE", "sqlite", STORES)),
+            firestore_project=read.optional("FIRESTORE_PROJECT"),
+            firestore_database=read.string("FIRESTORE_DATABASE", "(default)"),
+            backup_key=read.optional("BACKUP_KEY"),
+            backup_key_file=None if key_file is None else Path(key_file),
+            backup_key_id=read.string("BACKUP_KEY_ID", "k1"),
         )
+        if settings.store == "firestore" and settings.firestore_project is None:
+            raise ConfigError(
+                "WAFLEET_STORE=firestore needs WAFLEET_FIRESTORE_PROJECT (the Google Cloud project)"
+            )
         given = {key: value for key, value in overrides.items() if value is not None}
         if "transport" in given and given["transport"] not in TRANSPORTS:
             raise ConfigError(f"--transport {given['transport']!r} is not one of: neonize, sim")
