@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     standalone.add_argument("--host", help="default: 127.0.0.1 (WAFLEET_HOST)")
     standalone.add_argument("--data-dir", type=Path, help="default: ./data (WAFLEET_DATA_DIR)")
 
+    for name, text in (
+        ("api", "the REST API in a cluster (accounts are WhatsAppAccount resources)"),
+        ("connector", "a connector StatefulSet pod: the sessions of its shard"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--port", type=int, help="default: 8080 (WAFLEET_PORT)")
+        command.add_argument("--host", help="default: 127.0.0.1 (WAFLEET_HOST)")
+    operator = commands.add_parser("operator", help="the kopf operator: shards and scaling")
+    operator.add_argument("--liveness-port", type=int, default=8081)
+
     sim = commands.add_parser("sim", help="the simulated WhatsApp service")
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--host", default="127.0.0.1")
@@ -101,12 +111,73 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_api(args: argparse.Namespace) -> int:
+    from wafleet.core.token import load_or_create_token
+    from wafleet.kube.client import KubeClient
+    from wafleet.kube.config import load_connection
+    from wafleet_api.app import create_app
+    from wafleet_api.cluster_backend import ClusterBackend
+    from wafleet_connector.cluster import open_store_for
+    from wafleet_connector.cluster_settings import namespace_from_env
+
+    settings = Settings.from_env(port=args.port, host=args.host)
+    namespace = namespace_from_env()
+    setup_logging(settings.log_level)
+    token = load_or_create_token(settings.admin_token, settings.data_dir)
+    if token.source == "generated":
+        print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
+    backend = ClusterBackend(
+        KubeClient(load_connection()), namespace, lambda: open_store_for(settings)
+    )
+    app = create_app(settings, backend, admin_token=token.value)
+    _serve(app, settings.host, settings.port, settings.log_level)
+    return 0
+
+
+def run_connector(args: argparse.Namespace) -> int:
+    from wafleet_connector.cluster import create_connector_app
+    from wafleet_connector.cluster_settings import ConnectorSettings
+
+    settings = ConnectorSettings.from_env(port=args.port, host=args.host)
+    setup_logging(settings.base.log_level)
+    print(
+        f"wafleet: connector {settings.pod_name} (shard {settings.ordinal}) "
+        f"on http://{settings.base.host}:{settings.base.port}",
+        flush=True,
+    )
+    app = create_connector_app(settings)
+    _serve(app, settings.base.host, settings.base.port, settings.base.log_level)
+    return 0
+
+
+def run_operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import wafleet_operator.handlers  # noqa: F401 (registers the handlers)
+    from wafleet_connector.cluster_settings import namespace_from_env
+
+    setup_logging(Settings.from_env().log_level)
+    kopf.run(
+        namespaces=[namespace_from_env()],
+        standalone=False,
+        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz",
+    )
+    return 0
+
+
+COMMANDS = {
+    "standalone": run_standalone,
+    "sim": run_sim,
+    "api": run_api,
+    "connector": run_connector,
+    "operator": run_operator,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "standalone":
-            return run_standalone(args)
-        return run_sim(args)
+        return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"wafleet: configuration error: {exc}", file=sys.stderr)
         return 2

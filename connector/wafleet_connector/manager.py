@@ -154,10 +154,21 @@ class SessionManager:
 
     async def remove(self, account_id: str) -> None:
         """Log the device out, wipe its session and forget the account."""
+        await self._end(account_id, "delete")
+
+    async def release(self, account_id: str) -> None:
+        """Stop running the account and forget it, keeping its session (it moved away)."""
+        await self._end(account_id, "shutdown")
+
+    async def release_all(self) -> None:
+        """Stop every session, keeping them (the shard's lease was lost)."""
+        await asyncio.gather(*(self.release(account_id) for account_id in list(self._runners)))
+
+    async def _end(self, account_id: str, kind: CommandKind) -> None:
         runner = self._runners.get(account_id)
         if runner is None:
             raise UnknownAccount(account_id)
-        await runner.submit("delete")
+        await runner.submit(kind)
         if runner.task is not None:
             await asyncio.gather(runner.task, return_exceptions=True)
         self._runners.pop(account_id, None)

@@ -1,0 +1,185 @@
+"""The API's backend in a cluster: accounts are WhatsAppAccount CRs, read from a watch cache.
+
+Onboarding creates the CR (idempotent: its name is the account id), delete
+deletes it (the connector's finalizer logs the device out), disconnect sets
+``spec.suspended``, regenerate-qr asks the owning connector through an
+annotation. Reads never call the API server: a list+watch keeps a cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
+from wafleet.core.phases import Phase
+from wafleet.kube.account_cr import REGENERATE_ANNOTATION, account_of, new_account_cr
+from wafleet.kube.client import ACCOUNTS, Conflict, Gone, KubeClient, KubeError, NotFound
+from wafleet.stores.base import MessageStore
+from wafleet_api.backend import AccountNotFound, ActionRefused
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+class AccountCache:
+    """Every WhatsAppAccount of the namespace, kept current by one list + watch."""
+
+    def __init__(self, kube: KubeClient, namespace: str) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self.items: dict[str, Obj] = {}
+        self.synced = asyncio.Event()
+
+    def put(self, cr: Obj) -> None:
+        name = cr["metadata"]["name"]
+        old = self.items.get(name)
+        if old is None or _version(cr) >= _version(old):
+            self.items[name] = cr
+
+    async def run(self) -> None:
+        while True:
+            try:
+                listing = await self._kube.list(ACCOUNTS, self._namespace)
+                self.items = {cr["metadata"]["name"]: cr for cr in listing.get("items", [])}
+                self.synced.set()
+                version = str(listing["metadata"].get("resourceVersion", ""))
+                while True:
+                    async for kind, cr in self._kube.watch(
+                        ACCOUNTS, self._namespace, resource_version=version
+                    ):
+                        version = str(cr.get("metadata", {}).get("resourceVersion", version))
+                        if kind == "DELETED":
+                            self.items.pop(cr["metadata"]["name"], None)
+                        elif kind in ("ADDED", "MODIFIED"):
+                            self.put(cr)
+            except Gone:
+                continue
+            except (KubeError, OSError) as exc:
+                logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
+                await asyncio.sleep(2)
+
+
+def _version(cr: Obj) -> int:
+    value = str(cr.get("metadata", {}).get("resourceVersion", "0"))
+    return int(value) if value.isdigit() else 0
+
+
+def _live(cr: Obj | None) -> Obj | None:
+    """A CR being deleted is gone as far as the API is concerned."""
+    if cr is None or cr["metadata"].get("deletionTimestamp"):
+        return None
+    return cr
+
+
+StoreOpener = Callable[[], Awaitable[MessageStore]]
+
+
+class ClusterBackend:
+    def __init__(self, kube: KubeClient, namespace: str, open_store: StoreOpener) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._open_store = open_store
+        self._opened: MessageStore | None = None
+        self.cache = AccountCache(kube, namespace)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def _store(self) -> MessageStore:
+        assert self._opened is not None, "backend not started"
+        return self._opened
+
+    async def start(self) -> None:
+        self._opened = await self._open_store()
+        self._task = asyncio.create_task(self.cache.run(), name="account-cache")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._opened is not None:
+            await self._opened.close()
+        await self._kube.close()
+
+    def ready(self) -> bool:
+        return self.cache.synced.is_set()
+
+    def _cr(self, account_id: str) -> Obj:
+        cr = _live(self.cache.items.get(account_id))
+        if cr is None:
+            raise AccountNotFound(account_id)
+        return cr
+
+    async def add(self, spec: AccountSpec) -> tuple[Account, bool]:
+        try:
+            cr = await self._kube.create(ACCOUNTS, self._namespace, new_account_cr(spec))
+            created = True
+        except Conflict:
+            cr = await self._kube.get(ACCOUNTS, self._namespace, spec.id)
+            created = False
+        except KubeError as exc:
+            if exc.status == 422:
+                raise ActionRefused(f"the cluster refused the account: {exc.message}") from None
+            raise
+        self.cache.put(cr)
+        return account_of(cr), created
+
+    async def get(self, account_id: str) -> Account | None:
+        cr = _live(self.cache.items.get(account_id))
+        return None if cr is None else account_of(cr)
+
+    async def accounts(self) -> list[Account]:
+        live = [cr for cr in self.cache.items.values() if _live(cr) is not None]
+        return sorted((account_of(cr) for cr in live), key=lambda a: (a.spec.created_at, a.spec.id))
+
+    async def _patch(self, account_id: str, patch: Obj) -> None:
+        try:
+            self.cache.put(await self._kube.patch(ACCOUNTS, self._namespace, account_id, patch))
+        except NotFound:
+            raise AccountNotFound(account_id) from None
+
+    async def regenerate_qr(self, account_id: str) -> None:
+        account = account_of(self._cr(account_id))
+        if account.spec.suspended:
+            await self._patch(account_id, {"spec": {"suspended": False}})
+        elif account.status.phase == Phase.CONNECTED:
+            raise ActionRefused("the account is connected; there is no QR code to show")
+        else:
+            request = uuid.uuid4().hex
+            await self._patch(
+                account_id, {"metadata": {"annotations": {REGENERATE_ANNOTATION: request}}}
+            )
+
+    async def disconnect(self, account_id: str) -> None:
+        self._cr(account_id)
+        await self._patch(account_id, {"spec": {"suspended": True}})
+
+    async def delete(self, account_id: str) -> None:
+        self._cr(account_id)
+        try:
+            result = await self._kube.delete(ACCOUNTS, self._namespace, account_id)
+        except NotFound:
+            raise AccountNotFound(account_id) from None
+        if result.get("kind") == "WhatsAppAccount":
+            self.cache.put(result)  # held by the connector's finalizer until logged out
+        else:
+            self.cache.items.pop(account_id, None)
+
+    async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
+        return await self._store.enqueue(item)
+
+    async def outbox_item(self, item_id: str) -> OutboxItem | None:
+        return await self._store.get_outbox(item_id)
+
+    async def threads(
+        self, *, account_id: str | None, thread_id: str | None, limit: int
+    ) -> list[Thread]:
+        return await self._store.list_threads(
+            account_id=account_id, thread_id=thread_id, limit=limit
+        )

@@ -1,0 +1,160 @@
+"""``wafleet connector``: one StatefulSet pod, running the sessions of its shard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from wafleet.core.settings import Settings
+from wafleet.kube.account_cr import shard_lease_name
+from wafleet.kube.client import KubeClient
+from wafleet.kube.config import load_connection
+from wafleet.stores.base import MessageStore
+from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet_connector.cluster_settings import ConnectorSettings
+from wafleet_connector.cr_status import CrStatusWriter
+from wafleet_connector.lease import ShardLease
+from wafleet_connector.manager import ManagerConfig, SessionManager
+from wafleet_connector.shard_sync import ShardSync
+from wafleet_connector.sim_transport import SimTransport, websocket_dialer
+from wafleet_connector.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+
+def build_transport(settings: ConnectorSettings) -> Transport:
+    base = settings.base
+    if base.transport == "sim":
+        if base.sim_url is None:
+            raise ValueError("WAFLEET_TRANSPORT=sim in a cluster needs WAFLEET_SIM_URL")
+        return SimTransport(websocket_dialer(base.sim_url))
+    from wafleet_connector.neonize_transport import (  # noqa: PLC0415 (loads Go and libmagic)
+        NeonizeConfig,
+        NeonizeTransport,
+    )
+
+    stop = ManagerConfig.from_settings(base).session_stop_timeout
+    transport: Transport = NeonizeTransport(
+        NeonizeConfig(max_sessions=1000, stop_timeout=max(1.0, stop - 1))
+    )
+    return transport
+
+
+async def open_store_for(settings: Settings) -> MessageStore:
+    """The message store the settings name (SQLite in the data directory for now)."""
+    store: MessageStore = await SqliteMessageStore(settings.data_dir / "messages.db").open()
+    return store
+
+
+class Connector:
+    """Lease first, then the accounts of the shard; the reverse on the way out."""
+
+    def __init__(self, settings: ConnectorSettings) -> None:
+        self.settings = settings
+        self.kube: KubeClient | None = None
+        self.lease: ShardLease | None = None
+        self.sync: ShardSync | None = None
+        self._store: MessageStore | None = None
+        self._manager: SessionManager | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        settings.base.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.kube = KubeClient(load_connection())
+        self._store = await open_store_for(settings.base)
+        statuses = CrStatusWriter(self.kube, settings.namespace, settings.pod_name)
+        self._manager = SessionManager(
+            ManagerConfig.from_settings(settings.base),
+            build_transport(settings),
+            self._store,
+            statuses,
+        )
+        await self._manager.start()
+        self.sync = ShardSync(
+            self.kube, settings.namespace, settings.ordinal, self._manager, statuses
+        )
+        self.lease = ShardLease(
+            self.kube,
+            namespace=settings.namespace,
+            name=shard_lease_name(settings.statefulset, settings.ordinal),
+            holder=settings.pod_name,
+            duration=settings.lease_seconds,
+            on_lost=self._lost,
+        )
+        self.lease.start()
+        self._task = asyncio.create_task(self._run(), name="shard")
+
+    async def _run(self) -> None:
+        assert self.lease is not None and self.sync is not None
+        while True:
+            await self.lease.held.wait()  # no session runs without the shard's lease
+            sync = asyncio.create_task(self.sync.run(), name="shard-sync")
+            lost = asyncio.create_task(self._until_lost(), name="lease-watch")
+            await asyncio.wait({sync, lost}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (sync, lost):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _until_lost(self) -> None:
+        assert self.lease is not None
+        await self.lease.lost.wait()
+
+    async def _lost(self) -> None:
+        if self._manager is not None:
+            await self._manager.release_all()
+
+    def ready(self) -> bool:
+        return (
+            self.lease is not None
+            and self.lease.held.is_set()
+            and self.sync is not None
+            and self.sync.synced.is_set()
+        )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._manager is not None:
+            await self._manager.close()  # sessions stopped, journal flushed, statuses written
+        if self.lease is not None:
+            await self.lease.release()
+        if self._store is not None:
+            await self._store.close()
+        if self.kube is not None:
+            await self.kube.close()
+
+
+def create_connector_app(settings: ConnectorSettings) -> Starlette:
+    connector = Connector(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await connector.start()
+        try:
+            yield
+        finally:
+            await connector.close()
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "healthy", "shard": settings.ordinal})
+
+    async def readyz(_: Request) -> Response:
+        if connector.ready():
+            return JSONResponse({"status": "ready", "shard": settings.ordinal})
+        return JSONResponse({"status": "waiting for the shard lease"}, status_code=503)
+
+    app = Starlette(routes=[Route("/health", health), Route("/readyz", readyz)], lifespan=lifespan)
+    app.state.connector = connector
+    return app

@@ -1,0 +1,84 @@
+"""Account status -> the WhatsAppAccount CR's status subresource, and phase Events."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from wafleet.core.models import AccountStatus, iso
+from wafleet.core.phases import Phase
+from wafleet.kube.account_cr import API_VERSION, KIND, status_patch
+from wafleet.kube.client import ACCOUNTS, EVENTS, KubeClient, KubeError, NotFound
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+_WARNING_PHASES = {Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.FAILED, Phase.RECONNECTING}
+
+
+class CrStatusWriter:
+    """The connector's StatusWriter in a cluster (the manager debounces the calls)."""
+
+    def __init__(self, kube: KubeClient, namespace: str, reporter: str) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._reporter = reporter
+        self.crs: dict[str, Obj] = {}  # the latest CR of each account, kept by the shard sync
+        self.extra: dict[str, Obj] = {}  # more status fields per account (regenerateRequest)
+        self._phases: dict[str, Phase] = {}
+
+    async def write_statuses(self, statuses: dict[str, AccountStatus]) -> None:
+        for account_id, status in statuses.items():
+            cr = self.crs.get(account_id)
+            if cr is None:
+                continue  # no longer ours
+            old = cr.get("status") or {}
+            patch = status_patch(
+                status, list(old.get("conditions") or []), cr["metadata"].get("generation")
+            )
+            patch["status"].update(self.extra.get(account_id, {}))
+            try:
+                await self._kube.patch(
+                    ACCOUNTS, self._namespace, account_id, patch, subresource="status"
+                )
+            except NotFound:
+                continue
+            if self._phases.get(account_id) != status.phase:
+                self._phases[account_id] = status.phase
+                await self._event(cr, status)
+
+    async def _event(self, cr: Obj, status: AccountStatus) -> None:
+        meta = cr["metadata"]
+        now = iso(datetime.now(UTC))
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}"},
+            "involvedObject": {
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "name": meta["name"],
+                "namespace": self._namespace,
+                "uid": meta.get("uid"),
+            },
+            "type": "Warning" if status.phase in _WARNING_PHASES else "Normal",
+            "reason": status.phase.value,
+            "message": status.reason or f"the account is {status.phase.value}",
+            "source": {"component": "wafleet-connector", "host": self._reporter},
+            "reportingComponent": "wafleet-connector",
+            "reportingInstance": self._reporter,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self._kube.create(EVENTS, self._namespace, event)
+        except (KubeError, OSError) as exc:
+            logger.debug("event not posted", extra={"error": str(exc)})
+
+    def forget(self, account_id: str) -> None:
+        self.crs.pop(account_id, None)
+        self.extra.pop(account_id, None)
+        self._phases.pop(account_id, None)

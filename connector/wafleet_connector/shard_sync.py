@@ -1,0 +1,142 @@
+"""Keep the session manager in step with the accounts labelled with this shard.
+
+Lists then watches WhatsAppAccounts with ``wafleet.io/shard=<N>`` (the label
+selector is applied by the API server), and for each change: runs new
+accounts, suspends/resumes, regenerates a QR on request (an annotation), and
+on deletion logs the device out, wipes its session and releases the finalizer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from wafleet.kube.account_cr import (
+    CLEANUP_FINALIZER,
+    REGENERATE_ANNOTATION,
+    SHARD_LABEL,
+    spec_of,
+    status_of,
+)
+from wafleet.kube.client import ACCOUNTS, Conflict, Gone, KubeClient, KubeError, NotFound
+from wafleet_connector.cr_status import CrStatusWriter
+from wafleet_connector.manager import SessionManager, UnknownAccount
+from wafleet_connector.runner import CommandRefused
+from wafleet_connector.sessionfiles import wipe_session
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WATCH_SECONDS = 240
+
+
+class ShardSync:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str,
+        ordinal: int,
+        manager: SessionManager,
+        statuses: CrStatusWriter,
+    ) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._selector = f"{SHARD_LABEL}={ordinal}"
+        self._manager = manager
+        self._statuses = statuses
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        """List, then watch from the list's resourceVersion; list again on 410 Gone."""
+        while True:
+            try:
+                listing = await self._kube.list(ACCOUNTS, self._namespace, self._selector)
+                seen = set()
+                for cr in listing.get("items", []):
+                    seen.add(cr["metadata"]["name"])
+                    await self.apply(cr)
+                for gone in set(self._manager.account_ids()) - seen:
+                    await self._release(gone)
+                self.synced.set()
+                version = str(listing.get("metadata", {}).get("resourceVersion", ""))
+                await self._watch(version)
+            except Gone:
+                logger.info("watch expired; listing again")
+            except (KubeError, OSError) as exc:
+                logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
+                await asyncio.sleep(2)
+
+    async def _watch(self, version: str) -> None:
+        while True:
+            async for kind, cr in self._kube.watch(
+                ACCOUNTS,
+                self._namespace,
+                resource_version=version,
+                label_selector=self._selector,
+                timeout_seconds=WATCH_SECONDS,
+            ):
+                version = str(cr.get("metadata", {}).get("resourceVersion", version))
+                if kind == "BOOKMARK":
+                    continue
+                if kind == "DELETED":
+                    await self._release(cr["metadata"]["name"])
+                else:
+                    await self.apply(cr)
+
+    async def apply(self, cr: Obj) -> None:
+        name = cr["metadata"]["name"]
+        self._statuses.crs[name] = cr
+        if cr["metadata"].get("deletionTimestamp"):
+            await self._delete(cr)
+            return
+        self._manager.ensure(spec_of(cr), status_of(cr))
+        request = (cr["metadata"].get("annotations") or {}).get(REGENERATE_ANNOTATION)
+        handled = self._statuses.extra.get(name, {}).get("regenerateRequest") or (
+            cr.get("status") or {}
+        ).get("regenerateRequest")
+        if request and request != handled:
+            self._statuses.extra.setdefault(name, {})["regenerateRequest"] = request
+            with contextlib.suppress(CommandRefused, UnknownAccount):
+                await self._manager.command(name, "regenerate")
+
+    async def _release(self, name: str) -> None:
+        """The account left this shard (or is gone): stop it, keep its session."""
+        with contextlib.suppress(UnknownAccount):
+            await self._manager.release(name)
+        self._statuses.forget(name)
+
+    async def _delete(self, cr: Obj) -> None:
+        meta = cr["metadata"]
+        name = meta["name"]
+        if CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
+            await self._release(name)
+            return
+        try:
+            await self._manager.remove(name)  # logs the device out, wipes the session
+        except UnknownAccount:
+            path = self._manager.config.sessions_dir / f"{name}.db"
+            await asyncio.to_thread(wipe_session, path)
+        self._statuses.forget(name)
+        finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]
+        for _ in range(5):
+            try:
+                await self._kube.patch(
+                    ACCOUNTS,
+                    self._namespace,
+                    name,
+                    {
+                        "metadata": {
+                            "finalizers": finalizers,
+                            "resourceVersion": meta["resourceVersion"],
+                        }
+                    },
+                )
+                logger.info("account cleaned up", extra={"account": name})
+                return
+            except NotFound:
+                return
+            except Conflict:
+                meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
+                finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]

@@ -1,0 +1,108 @@
+"""What the operator knows of the accounts, and its placement decisions (no kopf here)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from wafleet_operator.planner import (
+    ShardPolicy,
+    choose_shard,
+    desired_replicas,
+    first_claimant,
+    shard_loads,
+)
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """One account as the operator's index holds it."""
+
+    name: str
+    phone: str
+    created: str  # metadata.creationTimestamp (RFC 3339 sorts as text)
+    shard: int | None
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class Assign:
+    shard: int
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Already placed: placement is sticky."""
+
+    shard: int
+
+
+@dataclass(frozen=True)
+class DuplicatePhone:
+    owner: str
+
+
+@dataclass(frozen=True)
+class NoCapacity:
+    message: str
+
+
+Decision = Assign | Keep | DuplicatePhone | NoCapacity
+
+
+class Fleet:
+    """Placement state shared by the handlers of one operator process.
+
+    The index (fed by the watch) lags behind the operator's own writes, so
+    assignments made here are remembered until the index shows them; all
+    decisions are taken under one lock, so no shard is ever filled past its
+    capacity and no account is assigned twice.
+    """
+
+    def __init__(self, policy: ShardPolicy) -> None:
+        self.policy = policy
+        self.lock = asyncio.Lock()
+        self._recent: dict[str, int] = {}
+
+    def placements(self, accounts: Iterable[AccountInfo]) -> dict[str, int]:
+        known = {a.name: a for a in accounts}
+        placed = {name: a.shard for name, a in known.items() if a.shard is not None}
+        for name, shard in list(self._recent.items()):
+            if name in placed:
+                del self._recent[name]  # the watch has caught up
+            else:
+                placed[name] = shard
+        return placed
+
+    def record(self, name: str, shard: int) -> None:
+        self._recent[name] = shard
+
+    def forget(self, name: str) -> None:
+        self._recent.pop(name, None)
+
+    def decide(
+        self, account: AccountInfo, accounts: Iterable[AccountInfo], replicas: int
+    ) -> Decision:
+        everyone = list(accounts)
+        placed = self.placements(everyone)
+        if account.name in placed:
+            return Keep(placed[account.name])
+        claims = [
+            (a.created, a.name) for a in everyone if a.phone == account.phone and not a.deleting
+        ]
+        owner = first_claimant(claims)
+        if owner is not None and owner != account.name:
+            return DuplicatePhone(owner)
+        shard = choose_shard(shard_loads(placed.values()), replicas, self.policy)
+        if shard is None:
+            policy = self.policy
+            return NoCapacity(
+                f"all {policy.max_shards} shards are full ({policy.sessions_per_shard} sessions "
+                f"each, {policy.capacity} in all); raise maxShards or sessionsPerShard, "
+                "or delete accounts"
+            )
+        return Assign(shard)
+
+    def desired_replicas(self, accounts: Iterable[AccountInfo]) -> int:
+        return desired_replicas(shard_loads(self.placements(accounts).values()), self.policy)

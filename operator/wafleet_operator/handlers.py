@@ -1,0 +1,111 @@
+"""kopf handlers: thin, typed, with explicit ids. The logic lives in fleet.py and actions.py.
+
+Run with ``kopf run -m wafleet_operator.handlers --namespace NS`` (or ``wafleet operator``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
+from wafleet_operator import actions
+from wafleet_operator.fleet import AccountInfo
+from wafleet_operator.settings import OperatorSettings
+
+GROUP, VERSION, PLURAL = "wafleet.io", "v1alpha1", "whatsappaccounts"
+PREFIX = "operator.wafleet.io"
+
+logger = logging.getLogger(__name__)
+
+
+@kopf.on.startup(id="configure")
+async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+    config = OperatorSettings.from_env()
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
+    settings.peering.name = config.peering_name
+    settings.peering.mandatory = True
+    settings.peering.clusterwide = False
+    settings.watching.server_timeout = config.watch_timeout
+    settings.watching.client_timeout = config.watch_timeout + 30
+    settings.posting.level = logging.INFO
+    memo.state = actions.OperatorState.connect(config)
+
+
+@kopf.on.cleanup(id="disconnect")
+async def disconnect(memo: Any, **_: Any) -> None:
+    await memo.state.kube.close()
+
+
+@kopf.index(GROUP, VERSION, PLURAL, id="accounts")
+def accounts(name: str, meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str, AccountInfo]:
+    shard = meta.labels.get(SHARD_LABEL)
+    return {
+        name: AccountInfo(
+            name=name,
+            phone=str(spec.get("phone", "")),
+            created=str(meta.get("creationTimestamp", "")),
+            shard=int(shard) if shard is not None and shard.isdigit() else None,
+            deleting=meta.get("deletionTimestamp") is not None,
+        )
+    }
+
+
+@kopf.index("apps", "v1", "statefulsets", id="statefulsets")
+def statefulsets(name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> dict[str, Any]:
+    return {name: {"replicas": int(spec.get("replicas") or 0), "body": dict(body)}}
+
+
+@kopf.index("coordination.k8s.io", "v1", "leases", id="leases")
+def leases(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
+    return {name: dict(spec)}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="place")
+async def place(
+    type: str,
+    body: kopf.Body,
+    memo: Any,
+    **kwargs: Any,
+) -> None:
+    """Assign new accounts to a shard, keep status.shard in step, scale the StatefulSet."""
+    name = body.get("metadata", {}).get("name", "")
+    if type == "DELETED":
+        memo.state.fleet.forget(name)
+        await actions.scale(memo.state, actions.Indexes.of(kwargs))
+        return
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        return
+    await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
+
+
+@kopf.timer(
+    GROUP, VERSION, PLURAL, id="retry-pending", interval=10, labels={SHARD_LABEL: kopf.ABSENT}
+)
+async def retry_pending(
+    body: kopf.Body,
+    memo: Any,
+    **kwargs: Any,
+) -> None:
+    """Accounts refused for capacity or a duplicate phone get another look."""
+    await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup", optional=True)
+async def orphan_cleanup(
+    body: kopf.Body,
+    memo: Any,
+    **kwargs: Any,
+) -> None:
+    """Finish the clean-up of an account whose shard is gone (the connector cannot)."""
+    if CLEANUP_FINALIZER not in body.get("metadata", {}).get("finalizers", []):
+        return
+    wait = await actions.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))
+    if wait is not None:
+        raise kopf.TemporaryError(
+            f"waiting for the connector to clean up: {wait[1]}", delay=wait[0]
+        )

@@ -1,0 +1,64 @@
+"""Shard placement, as plain functions: capacity, sticky, least loaded, scale.
+
+A shard is a connector StatefulSet ordinal. Placement is sticky: an assigned
+account stays on its shard (moving a live WhatsApp session is an explicit
+drain, not a side effect of scaling). A new account goes to the least-loaded
+shard with room, the lowest ordinal on ties; when every running shard is
+full, a new shard is opened, up to ``max_shards``. The StatefulSet runs enough
+shards for the highest occupied ordinal, at least ``min_shards``; scaling
+down only ever removes empty highest ordinals.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ShardPolicy:
+    sessions_per_shard: int = 25
+    min_shards: int = 1
+    max_shards: int = 20
+
+    def __post_init__(self) -> None:
+        if self.sessions_per_shard < 1:
+            raise ValueError("sessionsPerShard must be at least 1")
+        if not 0 <= self.min_shards <= self.max_shards:
+            raise ValueError("need 0 <= minShards <= maxShards")
+
+    @property
+    def capacity(self) -> int:
+        return self.sessions_per_shard * self.max_shards
+
+
+def shard_loads(placements: Iterable[int]) -> dict[int, int]:
+    """How many accounts each shard holds, from the shards of all assigned accounts."""
+    return dict(Counter(placements))
+
+
+def choose_shard(loads: Mapping[int, int], replicas: int, policy: ShardPolicy) -> int | None:
+    """The shard for a new account, or None when every allowed shard is full."""
+    running = max(replicas, policy.min_shards, max(loads, default=-1) + 1)
+    running = min(running, policy.max_shards)
+    with_room = [
+        (loads.get(ordinal, 0), ordinal)
+        for ordinal in range(running)
+        if loads.get(ordinal, 0) < policy.sessions_per_shard
+    ]
+    if with_room:
+        return min(with_room)[1]
+    return running if running < policy.max_shards else None
+
+
+def desired_replicas(loads: Mapping[int, int], policy: ShardPolicy) -> int:
+    """Enough shards for the highest occupied ordinal, at least min_shards, at most max."""
+    highest = max((ordinal for ordinal, count in loads.items() if count > 0), default=-1)
+    return min(policy.max_shards, max(policy.min_shards, highest + 1))
+
+
+def first_claimant(claims: Iterable[tuple[str, str]]) -> str | None:
+    """Of accounts claiming one phone, as (creationTimestamp, name), the one that keeps it."""
+    ordered = sorted(claims)
+    return ordered[0][1] if ordered else None
