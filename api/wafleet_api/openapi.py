@@ -175,6 +175,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ),
         "responses": {"200": _json(_OBJ), **_errors(400, 404)},
     },
+    ("get", "/sim/devices"): {
+        "summary": "The devices linked to a simulated phone",
+        "security": [],
+        "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _STR}],
+        "responses": {"200": _json(_OBJ), **_errors(400)},
+    },
     ("get", "/sim/status"): {
         "summary": "The simulator's counters",
         "security": [],

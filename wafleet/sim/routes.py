@@ -42,6 +42,19 @@ def _phone(data: dict[str, Any], name: str) -> str:
         raise ApiError(400, "invalid_phone", f"field '{name}': {exc}") from None
 
 
+def _query_phone(request: Request) -> str:
+    raw = request.query_params.get("phone")
+    if raw is None:
+        raise ApiError(400, "missing_field", "query parameter 'phone' is required")
+    if raw.startswith(" "):  # an unescaped "+" in a query string arrives as a space
+        raw = "+" + raw.lstrip()
+    try:
+        phone = normalize_phone(raw)
+    except InvalidPhone as exc:
+        raise ApiError(400, "invalid_phone", f"query parameter 'phone': {exc}") from None
+    return phone
+
+
 def _refused(exc: SimError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
@@ -80,15 +93,7 @@ async def post_message(request: Request) -> Response:
 
 
 async def get_messages(request: Request) -> Response:
-    raw = request.query_params.get("phone")
-    if raw is None:
-        raise ApiError(400, "missing_field", "query parameter 'phone' is required")
-    if raw.startswith(" "):  # an unescaped "+" in a query string arrives as a space
-        raw = "+" + raw.lstrip()
-    try:
-        phone = normalize_phone(raw)
-    except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", f"query parameter 'phone': {exc}") from None
+    phone = _query_phone(request)
     return JSONResponse({"success": True, "messages": _sim(request).received(phone)})
 
 
@@ -108,6 +113,12 @@ async def post_fault(request: Request) -> Response:
     except SimError as exc:
         raise _refused(exc) from None
     return JSONResponse({"success": True, "devices": affected})
+
+
+async def get_devices(request: Request) -> Response:
+    phone = _query_phone(request)
+    devices = [{"id": d.id, "jid": d.jid} for d in _sim(request).devices_of(phone)]
+    return JSONResponse({"success": True, "devices": devices})
 
 
 async def sim_status(request: Request) -> Response:
@@ -161,6 +172,7 @@ def sim_routes() -> list[BaseRoute]:
         Route("/sim/messages", get_messages, methods=["GET"]),
         Route("/sim/faults", post_fault, methods=["POST"]),
         Route("/sim/status", sim_status, methods=["GET"]),
+        Route("/sim/devices", get_devices, methods=["GET"]),
         WebSocketRoute("/sim/ws", device_stream),
     ]
 
