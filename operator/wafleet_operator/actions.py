@@ -96,9 +96,8 @@ async def reconcile(
     accounts, statefulsets = indexes.accounts, indexes.statefulsets
     sts = _statefulset(state, statefulsets)
     replicas = 0 if sts is None else int(sts["replicas"])
-    others = [a for a in _values(accounts) if a.name != info.name]
     async with state.fleet.lock:
-        decision = state.fleet.decide(info, [info, *others], replicas)
+        decision = state.fleet.decide(info, _values(accounts), replicas)
         if isinstance(decision, Assign):
             await _label(state, body, decision.shard)
     await _report(state, body, decision)

@@ -65,12 +65,16 @@ class Fleet:
         self.lock = asyncio.Lock()
         self._recent: dict[str, int] = {}
 
-    def placements(self, accounts: Iterable[AccountInfo]) -> dict[str, int]:
-        known = {a.name: a for a in accounts}
-        placed = {name: a.shard for name, a in known.items() if a.shard is not None}
+    def placements(self, index: Iterable[AccountInfo]) -> dict[str, int]:
+        """Shards by account: the index's view, plus own writes it does not show yet.
+
+        Only the index may retire a remembered write: an event's body can be newer than
+        the index, and trusting it would make the index's stale view count for others.
+        """
+        placed = {a.name: a.shard for a in index if a.shard is not None}
         for name, shard in list(self._recent.items()):
             if name in placed:
-                del self._recent[name]  # the watch has caught up
+                del self._recent[name]  # the index has caught up
             else:
                 placed[name] = shard
         return placed
@@ -81,16 +85,17 @@ class Fleet:
     def forget(self, name: str) -> None:
         self._recent.pop(name, None)
 
-    def decide(
-        self, account: AccountInfo, accounts: Iterable[AccountInfo], replicas: int
-    ) -> Decision:
-        everyone = list(accounts)
+    def decide(self, account: AccountInfo, index: Iterable[AccountInfo], replicas: int) -> Decision:
+        """Where ``account`` (from the event's body) goes, given the index of all accounts."""
+        everyone = list(index)
         placed = self.placements(everyone)
+        if account.shard is not None:
+            return Keep(account.shard)
         if account.name in placed:
             return Keep(placed[account.name])
-        claims = [
-            (a.created, a.name) for a in everyone if a.phone == account.phone and not a.deleting
-        ]
+        claimants = {a.name: a for a in everyone if a.phone == account.phone and not a.deleting}
+        claimants[account.name] = account
+        claims = [(a.created, a.name) for a in claimants.values()]
         owner = first_claimant(claims)
         if owner is not None and owner != account.name:
             return DuplicatePhone(owner)

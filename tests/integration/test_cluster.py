@@ -1,0 +1,247 @@
+"""The control plane end to end: kopf operator, API, connectors and sim on the emulator.
+
+One cluster per module (starting it costs seconds); each test works on its own accounts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support.cluster import NAMESPACE, Cluster, api_client
+from support.process import wait_until
+from wafleet.core.ids import account_id_for
+
+pytestmark = pytest.mark.k8s
+
+SESSIONS_PER_SHARD = 10
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = Cluster(
+        tmp_path_factory.mktemp("cluster"), sessions_per_shard=SESSIONS_PER_SHARD, max_shards=20
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def phone(n: int) -> str:
+    return f"+40713{n:06d}"
+
+
+def by_name(cluster: Cluster, prefix: str) -> dict[str, dict[str, Any]]:
+    return {
+        cr["metadata"]["name"]: cr
+        for cr in cluster.accounts()
+        if cr["metadata"]["name"].startswith(prefix)
+    }
+
+
+def shards_of(crs: dict[str, dict[str, Any]]) -> dict[str, int | None]:
+    result: dict[str, int | None] = {}
+    for name, cr in crs.items():
+        label = (cr["metadata"].get("labels") or {}).get("wafleet.io/shard")
+        result[name] = None if label is None else int(label)
+    return result
+
+
+def all_shard_loads(cluster: Cluster) -> Counter[int]:
+    return Counter(s for s in shards_of(by_name(cluster, "")).values() if s is not None)
+
+
+def scan_all(cluster: Cluster, crs: dict[str, dict[str, Any]]) -> None:
+    with httpx.Client(base_url=cluster.sim_url, timeout=10) as sim:
+        for cr in crs.values():
+            code = cr["status"]["qr"]["code"]
+            response = sim.post("/sim/scan", json={"qr": code, "phone": cr["spec"]["phone"]})
+            assert response.status_code == 200, response.text
+
+
+def phases(crs: dict[str, dict[str, Any]]) -> Counter[str]:
+    return Counter((cr.get("status") or {}).get("phase", "") for cr in crs.values())
+
+
+def test_hundred_accounts_on_ten_shards_all_connected(cluster: Cluster) -> None:
+    for n in range(100):
+        cluster.create_account(f"fleet-{n:03d}", phone(n))
+
+    def placed() -> bool:
+        shards = shards_of(by_name(cluster, "fleet-"))
+        return all(s is not None for s in shards.values())
+
+    wait_until("100 accounts placed", placed, 60, interval=0.5)
+    loads = all_shard_loads(cluster)
+    assert loads == Counter({n: SESSIONS_PER_SHARD for n in range(10)})
+    wait_until("10 connectors", lambda: cluster.follower.replicas() == 10, 30)  # type: ignore[union-attr]
+    for cr in by_name(cluster, "fleet-").values():
+        assert cr["status"]["shard"] == int(cr["metadata"]["labels"]["wafleet.io/shard"])
+
+    def qr_ready() -> dict[str, dict[str, Any]] | None:
+        crs = by_name(cluster, "fleet-")
+        return crs if phases(crs)["QRReady"] == 100 else None
+
+    crs = wait_until("100 QR codes", qr_ready, 120, interval=0.5)
+    scan_all(cluster, crs)
+    wait_until(
+        "100 connected",
+        lambda: phases(by_name(cluster, "fleet-"))["Connected"] == 100,
+        90,
+        interval=0.5,
+    )
+
+
+def test_killed_connector_restarts_and_its_accounts_reconnect_without_a_scan(
+    cluster: Cluster,
+) -> None:
+    follower = cluster.follower
+    assert follower is not None
+    before = shards_of(by_name(cluster, "fleet-"))
+    on_three = [name for name, shard in before.items() if shard == 3]
+    assert on_three, "run after the 100-account test"
+    with httpx.Client(base_url=cluster.sim_url, timeout=10) as sim:
+        devices_before = sim.get("/sim/status").json()["devices"]
+        restarts = follower.restarts.get(3, 0)
+        follower.kill(3)
+        wait_until("the connector restarted", lambda: follower.restarts.get(3, 0) > restarts, 30)
+
+        def back() -> bool:
+            crs = by_name(cluster, "fleet-")
+            return all(
+                crs[n]["status"]["phase"] == "Connected"
+                and crs[n]["status"]["reconnects"] == 0
+                or crs[n]["status"]["phase"] == "Connected"
+                for n in on_three
+            ) and phases({n: crs[n] for n in on_three})["Connected"] == len(on_three)
+
+        wait_until("its accounts connected again", back, 60, interval=0.5)
+        assert sim.get("/sim/status").json()["devices"] == devices_before, "a new scan happened"
+    assert shards_of(by_name(cluster, "fleet-")) == before, "an account moved shard"
+
+
+def test_operator_killed_during_onboarding_assigns_each_account_once(cluster: Cluster) -> None:
+    operator = cluster.operator
+    assert operator is not None
+    before = shards_of(by_name(cluster, "fleet-"))
+    errors: list[str] = []
+
+    def onboard() -> None:
+        try:
+            for n in range(40):
+                cluster.create_account(f"late-{n:03d}", phone(500 + n))
+                time.sleep(0.02)
+        except AssertionError as exc:  # pragma: no cover - reported below
+            errors.append(str(exc))
+
+    worker = threading.Thread(target=onboard)
+    worker.start()
+    time.sleep(0.3)
+    operator.stop()  # SIGTERM would be polite; a crash is the point
+    time.sleep(0.5)
+    cluster.operator = cluster.operator_proc()
+    cluster.operator.start()
+    worker.join(30)
+    assert not errors
+
+    def placed() -> bool:
+        shards = shards_of(by_name(cluster, "late-"))
+        return len(shards) == 40 and all(s is not None for s in shards.values())
+
+    wait_until("40 late accounts placed", placed, 90, interval=0.5)
+    loads = all_shard_loads(cluster)
+    assert max(loads.values()) <= SESSIONS_PER_SHARD, f"a shard is over capacity: {loads}"
+    assert sum(loads.values()) == 140
+    assert shards_of(by_name(cluster, "fleet-")) == before, "an assigned account moved"
+    for cr in by_name(cluster, "late-").values():
+        status_shard = (cr.get("status") or {}).get("shard")
+        label = int(cr["metadata"]["labels"]["wafleet.io/shard"])
+        assert status_shard in (None, label)
+
+
+def test_delete_logs_out_wipes_and_removes(cluster: Cluster) -> None:
+    number = "+40712999001"
+    with api_client(cluster.api_url) as api, httpx.Client(base_url=cluster.sim_url) as sim:
+        added = api.post("/api/whatsapp/add-account", json={"phone": number, "name": "Gone"})
+        assert added.status_code == 201, added.text
+        account_id = added.json()["account"]["id"]
+        assert account_id == account_id_for(number)
+
+        def qr() -> str | None:
+            account = api.get(f"/api/whatsapp/accounts/{account_id}")
+            code: str | None = (
+                account.json()["account"]["qr"] if account.status_code == 200 else None
+            )
+            return code
+
+        code = wait_until("a QR code through the API", qr, 60, interval=0.3)
+        assert sim.post("/sim/scan", json={"qr": code, "phone": number}).status_code == 200
+        wait_until(
+            "connected",
+            lambda: (
+                api.get(f"/api/whatsapp/accounts/{account_id}").json()["account"]["status"]
+                == "connected"
+            ),
+            30,
+        )
+        shard = shards_of(by_name(cluster, account_id))[account_id]
+        volume = cluster.workdir / "volumes" / f"data-wafleet-connector-{shard}"
+        session = volume / "sessions" / f"{account_id}.db"
+        assert session.exists()
+        assert sim.get("/sim/devices", params={"phone": number}).json()["devices"]
+
+        assert api.delete(f"/api/whatsapp/accounts/{account_id}").status_code == 200
+        wait_until("the CR gone", lambda: account_id not in by_name(cluster, account_id), 30)
+        assert sim.get("/sim/devices", params={"phone": number}).json()["devices"] == []
+        assert not session.exists()
+        assert api.get(f"/api/whatsapp/accounts/{account_id}").status_code == 404
+
+
+def test_invalid_accounts_are_refused_by_the_schema(cluster: Cluster, tmp_path: Path) -> None:
+    bad_phone = tmp_path / "bad-phone.yaml"
+    bad_phone.write_text(
+        "apiVersion: wafleet.io/v1alpha1\nkind: WhatsAppAccount\n"
+        f"metadata: {{name: bad-phone, namespace: {NAMESPACE}}}\n"
+        "spec: {phone: '0712 345 678'}\n"
+    )
+    result = cluster.kubectl("apply", "-f", str(bad_phone), check=False)
+    assert result.returncode != 0
+    assert "spec.phone" in result.stderr and "should match" in result.stderr
+    unknown = tmp_path / "unknown-field.yaml"
+    unknown.write_text(
+        "apiVersion: wafleet.io/v1alpha1\nkind: WhatsAppAccount\n"
+        f"metadata: {{name: unknown-field, namespace: {NAMESPACE}}}\n"
+        "spec: {phone: '+40712345678', colour: blue}\n"
+    )
+    result = cluster.kubectl("apply", "-f", str(unknown), check=False)
+    assert result.returncode != 0
+    assert 'unknown field "spec.colour"' in result.stderr
+    bad_login = tmp_path / "bad-login.yaml"
+    bad_login.write_text(
+        "apiVersion: wafleet.io/v1alpha1\nkind: WhatsAppAccount\n"
+        f"metadata: {{name: bad-login, namespace: {NAMESPACE}}}\n"
+        "spec: {phone: '+40712345678', login: carrier-pigeon}\n"
+    )
+    result = cluster.kubectl("apply", "-f", str(bad_login), check=False)
+    assert result.returncode != 0 and "spec.login" in result.stderr
+    assert not {"bad-phone", "unknown-field", "bad-login"} & set(by_name(cluster, ""))
+
+
+def test_kubectl_get_wa_shows_the_printer_columns(cluster: Cluster) -> None:
+    result = cluster.kubectl("get", "wa", "-n", NAMESPACE)
+    header = result.stdout.splitlines()[0].split()
+    assert header == ["NAME", "PHASE", "SHARD", "PHONE", "CONNECTED", "AGE"]
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    fleet = [row for row in rows if row[0].startswith("fleet-")]
+    assert fleet and all(row[1] == "Connected" for row in fleet)
+    assert all("****" in row[3] for row in fleet), "phones must be masked"
+    assert "+40713" not in result.stdout.replace("+407****", "")

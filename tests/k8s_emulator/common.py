@@ -1,0 +1,23 @@
+"""Options and results shared by the object operations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+NAMESPACES = ("", "namespaces")
+
+
+@dataclass
+class Options:
+    dry_run: bool = False
+    field_validation: str = "Warn"  # Strict, Warn or Ignore
+    patch: bool = False
+
+
+@dataclass
+class Result:
+    obj: JSON
+    code: int = 200
+    warnings: list[str] = field(default_factory=list)
