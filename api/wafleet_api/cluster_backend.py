@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
+
 from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
 from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import REGENERATE_ANNOTATION, account_of, new_account_cr
@@ -60,7 +62,7 @@ class AccountCache:
                             self.put(cr)
             except Gone:
                 continue
-            except (KubeError, OSError) as exc:
+            except (KubeError, OSError, httpx.HTTPError) as exc:
                 logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
                 await asyncio.sleep(2)
 

@@ -99,11 +99,12 @@ class Connector:
             await self.lease.held.wait()  # no session runs without the shard's lease
             sync = asyncio.create_task(self.sync.run(), name="shard-sync")
             lost = asyncio.create_task(self._until_lost(), name="lease-watch")
-            await asyncio.wait({sync, lost}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({sync, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if sync in done and sync.exception() is not None:
+                logger.error("shard sync failed; starting it again", exc_info=sync.exception())
             for task in (sync, lost):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(sync, lost, return_exceptions=True)
 
     async def _until_lost(self) -> None:
         assert self.lease is not None

@@ -10,7 +10,7 @@ from typing import Any
 from wafleet.core.models import AccountStatus, iso
 from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import API_VERSION, KIND, status_patch
-from wafleet.kube.client import ACCOUNTS, EVENTS, KubeClient, KubeError, NotFound
+from wafleet.kube.client import ACCOUNTS, EVENTS, Conflict, KubeClient, KubeError, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +31,48 @@ class CrStatusWriter:
 
     async def write_statuses(self, statuses: dict[str, AccountStatus]) -> None:
         for account_id, status in statuses.items():
+            cr = await self._write(account_id, status)
+            if cr is None:
+                continue
+            if self._phases.get(account_id) != status.phase:
+                self._phases[account_id] = status.phase
+                await self._event(cr, status)
+
+    async def _write(self, account_id: str, status: AccountStatus) -> Obj | None:
+        """Patch the status over the CR as last seen; on a conflict, read it again and retry.
+
+        The operator writes the same status (its Assigned condition), so every write
+        carries the resourceVersion it was computed from and never drops the other's.
+        """
+        for _ in range(5):
             cr = self.crs.get(account_id)
             if cr is None:
-                continue  # no longer ours
+                return None  # no longer ours
             old = cr.get("status") or {}
             patch = status_patch(
                 status, list(old.get("conditions") or []), cr["metadata"].get("generation")
             )
             patch["status"].update(self.extra.get(account_id, {}))
+            patch["metadata"] = {"resourceVersion": cr["metadata"]["resourceVersion"]}
             try:
-                await self._kube.patch(
+                written = await self._kube.patch(
                     ACCOUNTS, self._namespace, account_id, patch, subresource="status"
                 )
             except NotFound:
+                return None
+            except Conflict:
+                try:
+                    fresh = await self._kube.get(ACCOUNTS, self._namespace, account_id)
+                except NotFound:
+                    return None
+                if account_id in self.crs:
+                    self.crs[account_id] = fresh
                 continue
-            if self._phases.get(account_id) != status.phase:
-                self._phases[account_id] = status.phase
-                await self._event(cr, status)
+            if account_id in self.crs:
+                self.crs[account_id] = written
+            return written
+        logger.warning("status not written after 5 conflicts", extra={"account": account_id})
+        return None
 
     async def _event(self, cr: Obj, status: AccountStatus) -> None:
         meta = cr["metadata"]

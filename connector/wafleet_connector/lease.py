@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from wafleet.core.models import iso
 from wafleet.kube.account_cr import lease_is_fresh
 from wafleet.kube.client import LEASES, Conflict, KubeClient, KubeError, NotFound
@@ -92,7 +94,7 @@ class ShardLease:
         while True:
             try:
                 holding = await self._try()
-            except (KubeError, OSError) as exc:
+            except (KubeError, OSError, httpx.HTTPError) as exc:
                 logger.warning(
                     "lease renewal failed", extra={"lease": self.name, "error": str(exc)}
                 )

@@ -13,6 +13,8 @@ import contextlib
 import logging
 from typing import Any
 
+import httpx
+
 from wafleet.kube.account_cr import (
     CLEANUP_FINALIZER,
     REGENERATE_ANNOTATION,
@@ -64,7 +66,7 @@ class ShardSync:
                 await self._watch(version)
             except Gone:
                 logger.info("watch expired; listing again")
-            except (KubeError, OSError) as exc:
+            except (KubeError, OSError, httpx.HTTPError) as exc:
                 logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
                 await asyncio.sleep(2)
 

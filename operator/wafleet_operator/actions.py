@@ -160,19 +160,20 @@ async def _report(state: OperatorState, body: kopf.Body, decision: Decision) -> 
     }
     if isinstance(decision, Assign | Keep):
         new["shard"] = decision.shard
-    if not status.get("phase") or not assigned:
-        new["phase"] = status.get("phase") if assigned and status.get("phase") else "Pending"
-        if not assigned:
-            new["reason"] = message
+    if not assigned:  # once assigned, the phase is the connector's to write
+        new["phase"] = "Pending"
+        new["reason"] = message
     if all(status.get(key) == value for key, value in new.items()):
         return  # nothing changed: no write, no event loop
     meta = body["metadata"]
+    # The connector writes this status too: only write over what this body shows.
+    patch = {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": new}
     try:
         await state.kube.patch(
-            ACCOUNTS, meta["namespace"], meta["name"], {"status": new}, subresource="status"
+            ACCOUNTS, meta["namespace"], meta["name"], patch, subresource="status"
         )
-    except NotFound:
-        return
+    except (NotFound, Conflict):
+        return  # gone, or changed since: its next event brings this back with the news
     if not assigned:
         previous = {c.get("type"): c for c in old_conditions}.get("Assigned", {})
         if previous.get("reason") != reason:

@@ -95,20 +95,19 @@ def _condition(kind: str, true: bool, reason: str, message: str, now: str) -> Ob
 
 
 def merge_conditions(old: list[Obj], new: list[Obj]) -> list[Obj]:
-    """Keep lastTransitionTime of conditions whose status did not change."""
-    before = {c.get("type"): c for c in old}
-    merged = []
+    """Update ``old`` with ``new`` in place, keeping order and the lastTransitionTime of
+    conditions whose status did not change (so two writers never reorder each other)."""
+    merged = [dict(condition) for condition in old]
+    positions = {condition.get("type"): n for n, condition in enumerate(merged)}
     for condition in new:
-        previous = before.get(condition["type"])
-        unchanged = previous is not None and previous.get("status") == condition["status"]
-        merged.append(
-            {**condition, "lastTransitionTime": previous.get("lastTransitionTime")}
-            if unchanged and previous is not None
-            else condition
-        )
-    for kind, condition in before.items():
-        if kind not in {c["type"] for c in new}:
+        n = positions.get(condition["type"])
+        if n is None:
+            positions[condition["type"]] = len(merged)
             merged.append(condition)
+        elif merged[n].get("status") == condition["status"]:
+            merged[n] = {**condition, "lastTransitionTime": merged[n].get("lastTransitionTime")}
+        else:
+            merged[n] = condition
     return merged
 
 
