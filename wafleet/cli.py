@@ -115,9 +115,9 @@ def run_api(args: argparse.Namespace) -> int:
     from wafleet.core.token import load_or_create_token
     from wafleet.kube.client import KubeClient
     from wafleet.kube.config import load_connection
+    from wafleet.stores.factory import open_store
     from wafleet_api.app import create_app
     from wafleet_api.cluster_backend import ClusterBackend
-    from wafleet_connector.cluster import open_store_for
     from wafleet_connector.cluster_settings import namespace_from_env
 
     settings = Settings.from_env(port=args.port, host=args.host)
@@ -126,9 +126,7 @@ def run_api(args: argparse.Namespace) -> int:
     token = load_or_create_token(settings.admin_token, settings.data_dir)
     if token.source == "generated":
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
-    backend = ClusterBackend(
-        KubeClient(load_connection()), namespace, lambda: open_store_for(settings)
-    )
+    backend = ClusterBackend(KubeClient(load_connection()), namespace, lambda: open_store(settings))
     app = create_app(settings, backend, admin_token=token.value)
     _serve(app, settings.host, settings.port, settings.log_level)
     return 0

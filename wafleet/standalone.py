@@ -10,12 +10,14 @@ from dataclasses import replace
 
 from starlette.applications import Starlette
 
+from wafleet.backups.factory import open_backups
 from wafleet.core.models import Account, AccountSpec, AccountStatus, OutboxItem, Thread
 from wafleet.core.settings import Settings
 from wafleet.core.token import AdminToken
 from wafleet.sim.routes import sim_routes
 from wafleet.sim.service import SimWhatsApp, sim_config_from_env
-from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet.stores.base import MessageStore
+from wafleet.stores.factory import open_store
 from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
@@ -56,7 +58,7 @@ class StandaloneBackend:
         if settings.transport == "sim" and settings.sim_url is None:
             self.sim = SimWhatsApp(sim_config_from_env(state_path=settings.data_dir / "sim.json"))
         self._registry: SqliteRegistry | None = None
-        self._store: SqliteMessageStore | None = None
+        self._store: MessageStore | None = None
         self._manager: SessionManager | None = None
         self._ready = False
 
@@ -69,12 +71,16 @@ class StandaloneBackend:
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._registry = await SqliteRegistry(data_dir / "registry.db").open()
-        self._store = await SqliteMessageStore(data_dir / "messages.db").open()
+        self._store = await open_store(self.settings)
         if self.sim is not None:
             await self.sim.start()
         transport = build_transport(self.settings, self.sim)
         self._manager = SessionManager(
-            ManagerConfig.from_settings(self.settings), transport, self._store, self
+            ManagerConfig.from_settings(self.settings),
+            transport,
+            self._store,
+            self,
+            open_backups(self.settings),
         )
         await self._manager.start()
         accounts = await self._registry.list()
@@ -104,7 +110,7 @@ class StandaloneBackend:
         return self._registry
 
     @property
-    def store(self) -> SqliteMessageStore:
+    def store(self) -> MessageStore:
         assert self._store is not None, "backend not started"
         return self._store
 

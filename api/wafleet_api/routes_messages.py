@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 
@@ -12,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.ids import outbox_id
 from wafleet.core.ids import thread_id as make_thread_id
 from wafleet.core.models import OutboxItem, iso
 from wafleet.core.phases import Phase
@@ -22,10 +22,6 @@ from wafleet_api.views import thread_view
 MAX_TEXT = 65536
 SEND_WAIT_SECONDS = 5.0
 MAX_LIMIT = 500
-
-
-def outbox_id(account_id: str, key: str) -> str:
-    return "ob-" + hashlib.sha256(f"{account_id}\0{key}".encode()).hexdigest()[:32]
 
 
 def outbox_view(item: OutboxItem) -> dict[str, object]:

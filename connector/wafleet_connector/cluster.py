@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from wafleet.core.settings import Settings
+from wafleet.backups.factory import open_backups
 from wafleet.kube.account_cr import shard_lease_name
 from wafleet.kube.client import KubeClient
 from wafleet.kube.config import load_connection
 from wafleet.stores.base import MessageStore
-from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet.stores.factory import open_store
 from wafleet_connector.cluster_settings import ConnectorSettings
 from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.lease import ShardLease
@@ -48,12 +48,6 @@ def build_transport(settings: ConnectorSettings) -> Transport:
     return transport
 
 
-async def open_store_for(settings: Settings) -> MessageStore:
-    """The message store the settings name (SQLite in the data directory for now)."""
-    store: MessageStore = await SqliteMessageStore(settings.data_dir / "messages.db").open()
-    return store
-
-
 class Connector:
     """Lease first, then the accounts of the shard; the reverse on the way out."""
 
@@ -70,13 +64,14 @@ class Connector:
         settings = self.settings
         settings.base.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.kube = KubeClient(load_connection())
-        self._store = await open_store_for(settings.base)
+        self._store = await open_store(settings.base)
         statuses = CrStatusWriter(self.kube, settings.namespace, settings.pod_name)
         self._manager = SessionManager(
             ManagerConfig.from_settings(settings.base),
             build_transport(settings),
             self._store,
             statuses,
+            open_backups(settings.base),
         )
         await self._manager.start()
         self.sync = ShardSync(

@@ -14,7 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from wafleet.backups.base import SessionBackups
 from wafleet.core.models import AccountSpec, AccountStatus, Incident, Message
+from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
 from wafleet.stores.base import MessageStore
 from wafleet_connector.journal import InboundJournal
@@ -22,6 +24,7 @@ from wafleet_connector.outbox import OutboxConfig, OutboxSender
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.runner import AccountRunner, CommandKind, RunnerContext
 from wafleet_connector.transport import InboundMessage, Session, Transport
+from wafleet_connector.vault import SessionVault
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class ManagerConfig:
     backoff_max: float = 60.0
     qr_max_cycles: int = 6
     session_stop_timeout: float = 5.0
+    backup_interval: float = 600.0  # seconds between backups of each connected session
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
     @classmethod
@@ -72,8 +76,10 @@ class SessionManager:
         transport: Transport,
         store: MessageStore,
         statuses: StatusWriter,
+        backups: SessionBackups | None = None,
     ) -> None:
         self.config = config
+        self.vault = SessionVault(backups)
         self.transport = transport
         self._store = store
         self._statuses = statuses
@@ -95,7 +101,9 @@ class SessionManager:
             incident=self._incident,
             on_connected=self._connected,
             on_disconnected=self.outbox.stop_nowait,
+            vault=self.vault,
         )
+        self._backup_task: asyncio.Task[None] | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,6 +115,15 @@ class SessionManager:
                 "sends cut by the last stop marked ambiguous", extra={"count": len(interrupted)}
             )
         self._flusher = asyncio.create_task(self._flush_loop(), name="status-flusher")
+        self._backup_task = asyncio.create_task(self._backup_loop(), name="session-backups")
+
+    async def _backup_loop(self) -> None:
+        """Back up every connected session now and then (unchanged ones cost a read)."""
+        while True:
+            await asyncio.sleep(self.config.backup_interval)
+            for runner in list(self._runners.values()):
+                if runner.status.phase == Phase.CONNECTED:
+                    self.vault.backup_soon(runner.spec.id, runner.session_path)
 
     async def close(self) -> None:
         """Stop every session, flush the journal and the statuses. Bounded in time."""
@@ -121,6 +138,9 @@ class SessionManager:
         self._runners.clear()
         await self.outbox.close()
         await self.journal.close()
+        if self._backup_task is not None:
+            self._backup_task.cancel()
+        await self.vault.close()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

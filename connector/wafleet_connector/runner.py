@@ -20,7 +20,7 @@ from wafleet.core.models import AccountSpec, AccountStatus, Disconnect, Incident
 from wafleet.core.phases import Phase, can_transition
 from wafleet.core.phones import mask_phone
 from wafleet_connector.pacing import Backoff, TokenBucket
-from wafleet_connector.sessionfiles import has_session, wipe_session
+from wafleet_connector.sessionfiles import has_session
 from wafleet_connector.transport import (
     Connected,
     Disconnected,
@@ -35,6 +35,7 @@ from wafleet_connector.transport import (
     Transport,
     TransportEvent,
 )
+from wafleet_connector.vault import RestoreRefused, SessionVault
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class RunnerContext:
     incident: Callable[[Incident], Awaitable[None]]
     on_connected: Callable[[str, Session], None]
     on_disconnected: Callable[[str], None]
+    vault: SessionVault = field(default_factory=lambda: SessionVault(None))
     pairing_timeout: float = 180.0
 
 
@@ -100,6 +102,7 @@ class AccountRunner:
         self._attempt = 0
         self._qr_cycles = 0
         self._delay = 0.0
+        self._fresh_link = False  # skip the restore: a person chose to link a new device
         self.task: asyncio.Task[None] | None = None
 
     @property
@@ -197,6 +200,9 @@ class AccountRunner:
         with contextlib.suppress(asyncio.CancelledError):
             await getter
         self._set(Phase.CONNECTING, reason=None)
+        restore = await self._restore()
+        if restore is not None:
+            return restore
         self._generation += 1
         generation = self._generation
         spec = SessionSpec(self.spec.id, self.spec.phone, self.spec.login, self.session_path)
@@ -225,6 +231,28 @@ class AccountRunner:
             if outcome is not None:
                 return outcome
 
+    async def _restore(self) -> _Next | None:
+        """Bring the session back from its backup if the volume lacks it (a new volume)."""
+        if self._fresh_link:
+            return None
+        try:
+            await self.ctx.vault.prepare(self.spec.id, self.session_path)
+        except RestoreRefused as exc:
+            self._set(
+                Phase.FAILED,
+                reason=f"{exc}; the session was left as it was (regenerate-qr links anew)",
+            )
+            return _Next.WAIT
+        except Exception as exc:
+            self._delay = self.ctx.backoff.delay(self._attempt)
+            self._attempt += 1
+            self._set(
+                Phase.RECONNECTING,
+                reason=f"session backup unreachable ({exc}); next try in {self._delay:.1f} s",
+            )
+            return _Next.RETRY
+        return None
+
     def _sink(self, generation: int) -> Callable[[TransportEvent], Awaitable[None]]:
         async def sink(event: TransportEvent) -> None:
             if isinstance(event, InboundMessage):
@@ -245,9 +273,11 @@ class AccountRunner:
             self._set(Phase.PAIRING_CODE_READY, pairing_code=event.code)
         elif isinstance(event, Paired):
             self._set(Phase.CONNECTING, jid=event.jid, qr=None, qr_expires_at=None)
+            self.ctx.vault.backup_soon(self.spec.id, self.session_path)
         elif isinstance(event, Connected):
             self._attempt = 0
             self._qr_cycles = 0
+            self._fresh_link = False
             stamp = now()
             self._set(
                 Phase.CONNECTED,
@@ -291,7 +321,7 @@ class AccountRunner:
     async def _on_logged_out(self, event: LoggedOut) -> _Next:
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
-        await asyncio.to_thread(wipe_session, self.session_path)
+        await self.ctx.vault.forget(self.spec.id, self.session_path)
         logger.warning("logged out", extra={"account": self.spec.id, "reason": event.reason})
         await self.ctx.incident(
             Incident(self.spec.id, "logged_out", "high", {"reason": event.reason})
@@ -336,6 +366,7 @@ class AccountRunner:
                 raise CommandRefused("the account is connected; there is no QR code to show")
             self._qr_cycles = 0
             self._attempt = 0
+            self._fresh_link = self.status.phase == Phase.FAILED  # a backup that will not open
             await self._stop_session()
             return _Next.AGAIN
         if kind == "suspend":
@@ -351,7 +382,7 @@ class AccountRunner:
         if kind == "delete":
             self.ctx.on_disconnected(self.spec.id)
             await self._log_out_and_stop()
-            await asyncio.to_thread(wipe_session, self.session_path)
+            await self.ctx.vault.forget(self.spec.id, self.session_path)
             return _Next.EXIT
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()

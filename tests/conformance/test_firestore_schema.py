@@ -10,13 +10,13 @@ import pytest
 from google.cloud.firestore import AsyncClient
 
 from support.firestore import FirestoreEmulator
+from wafleet.core.ids import outbox_id
 from wafleet.core.models import Incident, Message, OutboxItem, utcnow
 from wafleet.core.settings import Settings
 from wafleet.stores import firestore_io, firestore_threads
+from wafleet.stores.base import INTERRUPTED_ERROR
 from wafleet.stores.factory import open_store
 from wafleet.stores.firestore_messages import FirestoreMessageStore
-from wafleet.stores.sqlite_messages import INTERRUPTED_ERROR
-from wafleet_api.routes_messages import outbox_id
 
 pytestmark = pytest.mark.firestore
 

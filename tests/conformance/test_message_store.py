@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from wafleet.core.ids import outbox_id
 from wafleet.core.models import Incident, Message, OutboxItem, Thread
-from wafleet.stores.base import MessageStore
-from wafleet.stores.sqlite_messages import INTERRUPTED_ERROR
-from wafleet_api.routes_messages import outbox_id
+from wafleet.stores.base import INTERRUPTED_ERROR, MessageStore
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)
 A, B = "wa-aaaaaaaaaaaaaaaaaaaa", "wa-bbbbbbbbbbbbbbbbbbbb"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wafleet.backups.base import SessionBackups
 from wafleet.core.models import AccountSpec, AccountStatus
 from wafleet.core.phases import Phase
 from wafleet.sim.service import SimConfig, SimWhatsApp
@@ -84,6 +85,7 @@ async def open_shard(
     data_dir: Path,
     sim: SimWhatsApp | None = None,
     dialer: Dialer | None = None,
+    backups: SessionBackups | None = None,
     **config: object,
 ) -> Shard:
     sim = sim or SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
@@ -94,6 +96,7 @@ async def open_shard(
         SimTransport(dialer or local_dialer(sim)),
         store,
         statuses,
+        backups,
     )
     await manager.start()
     return Shard(data_dir, sim, store, manager, statuses)

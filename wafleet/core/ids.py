@@ -30,3 +30,8 @@ def is_account_id(value: str) -> bool:
 def thread_id(account_id: str, client_jid: str) -> str:
     """The legacy thread document id: ``{accountId}__{clientJid}``."""
     return f"{account_id}__{client_jid}"
+
+
+def outbox_id(account_id: str, idempotency_key: str) -> str:
+    """The outbox document id: one per (account, idempotency key), so a repeat finds it."""
+    return "ob-" + hashlib.sha256(f"{account_id}\0{idempotency_key}".encode()).hexdigest()[:32]

@@ -16,6 +16,12 @@ from wafleet.core.models import (
     Thread,
 )
 
+# What a send cut by a crash becomes, and the states an outbox item never leaves.
+INTERRUPTED_ERROR = (
+    "interrupted while sending: it may or may not have reached WhatsApp; not re-sent"
+)
+FINAL_STATUSES = frozenset({"failed", "ambiguous"})
+
 
 class AccountRegistry(Protocol):
     """Accounts: their spec (what was asked) and status (what the connector reports)."""

@@ -26,6 +26,7 @@ from google.api_core import exceptions
 from google.cloud.firestore import AsyncClient, FieldFilter
 
 from wafleet.core.models import OutboxItem, utcnow
+from wafleet.stores.base import FINAL_STATUSES, INTERRUPTED_ERROR
 from wafleet.stores.firestore_codec import (
     OUTBOX,
     ms,
@@ -42,7 +43,6 @@ from wafleet.stores.firestore_io import (
     StoreError,
     compare_and_set,
 )
-from wafleet.stores.sqlite_messages import FINAL_STATUSES, INTERRUPTED_ERROR
 
 logger = logging.getLogger(__name__)
 

@@ -24,14 +24,11 @@ from wafleet.core.models import (
     iso,
     utcnow,
 )
+from wafleet.stores.base import FINAL_STATUSES, INTERRUPTED_ERROR
 from wafleet.stores.sqlite_db import Migration, SqliteStore, insert, parse_ts, transaction, ts
 
 logger = logging.getLogger(__name__)
 
-INTERRUPTED_ERROR = (
-    "interrupted while sending: it may or may not have reached WhatsApp; not re-sent"
-)
-FINAL_STATUSES = frozenset({"failed", "ambiguous"})
 
 _MIGRATIONS: tuple[Migration, ...] = (
     (

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from wafleet.core.models import Incident, Message, OutboxItem, Thread
-from wafleet.stores.base import MessageStore
-from wafleet.stores.sqlite_messages import INTERRUPTED_ERROR, SqliteMessageStore
+from wafleet.stores.base import INTERRUPTED_ERROR, MessageStore
+from wafleet.stores.sqlite_messages import SqliteMessageStore
 from wafleet.stores.sqlite_registry import SqliteRegistry
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 500000, tzinfo=UTC)

@@ -1,0 +1,75 @@
+"""Session files and their backups: restore before a start, back up after linking, forget.
+
+Without backups (standalone without a key) the vault only wipes files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from wafleet.backups.base import BackupCorruptError, BackupKeyError, SessionBackups
+from wafleet_connector.sessionfiles import wipe_session
+
+logger = logging.getLogger(__name__)
+
+
+class RestoreRefused(Exception):
+    """The backup exists but cannot be opened (wrong or missing key, corrupt): a person must act."""
+
+
+class SessionVault:
+    def __init__(self, backups: SessionBackups | None) -> None:
+        self._backups = backups
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def prepare(self, account_id: str, path: Path) -> bool:
+        """Restore the session from its backup if it is not on the volume; True if restored.
+
+        Raises RestoreRefused for a backup that cannot be opened (the local file is left
+        alone) and lets other errors (an unreachable store) through as transient.
+        """
+        if self._backups is None:
+            return False
+        try:
+            restored = await self._backups.restore_if_missing(account_id, path)
+        except (BackupKeyError, BackupCorruptError) as exc:
+            raise RestoreRefused(str(exc)) from exc
+        if restored:
+            logger.info("session restored from its backup", extra={"account": account_id})
+        return restored
+
+    def backup_soon(self, account_id: str, path: Path) -> None:
+        """Back the session up in the background (after linking, and periodically)."""
+        if self._backups is None:
+            return
+        task = asyncio.create_task(self._backup(account_id, path), name=f"backup-{account_id}")
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _backup(self, account_id: str, path: Path) -> None:
+        assert self._backups is not None
+        try:
+            await self._backups.backup(account_id, path)
+        except Exception as exc:
+            logger.warning(
+                "session backup failed", extra={"account": account_id, "error": str(exc)}
+            )
+
+    async def forget(self, account_id: str, path: Path) -> None:
+        """The device is unlinked or the account deleted: wipe the file and its backups."""
+        await asyncio.to_thread(wipe_session, path)
+        if self._backups is not None:
+            try:
+                await self._backups.delete(account_id)
+            except Exception as exc:
+                logger.warning(
+                    "session backup not deleted", extra={"account": account_id, "error": str(exc)}
+                )
+
+    async def close(self, within: float = 3.0) -> None:
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=within)
+        if self._backups is not None:
+            await self._backups.close()

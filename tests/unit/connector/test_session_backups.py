@@ -1,0 +1,88 @@
+"""Session backups through the session manager: a new volume resumes from the backup."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+from pathlib import Path
+
+from support.shard import account, close_shard, open_shard
+from wafleet.backups.factory import open_backups
+from wafleet.core.phases import Phase
+from wafleet.core.settings import Settings
+from wafleet.sim.service import SimConfig, SimWhatsApp
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
+
+
+def settings(tmp_path: Path, key: str) -> Settings:
+    return Settings(data_dir=tmp_path / "shared", backup_key=key)
+
+
+async def wait_backup(tmp_path: Path, account_id: str) -> None:
+    backups = open_backups(settings(tmp_path, KEY))
+    assert backups is not None
+    try:
+        for _ in range(200):
+            if list((tmp_path / "shared" / "backups").glob(f"*{account_id}*")):
+                return
+            await asyncio.sleep(0.02)
+    finally:
+        await backups.close()
+    raise AssertionError("no backup was written after linking")
+
+
+async def test_a_lost_volume_is_restored_without_a_new_scan(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(1)
+    first = await open_shard(
+        tmp_path / "node-a", sim=sim, backups=open_backups(settings(tmp_path, KEY))
+    )
+    try:
+        await first.link(spec)
+        await wait_backup(tmp_path, spec.id)
+    finally:
+        await close_shard(first)
+    # The shard comes back on another node with an empty volume.
+    second = await open_shard(
+        tmp_path / "node-b", sim=sim, backups=open_backups(settings(tmp_path, KEY))
+    )
+    try:
+        second.manager.ensure(spec)
+        await second.wait_phase(spec.id, Phase.CONNECTED)
+        assert (tmp_path / "node-b" / "sessions" / f"{spec.id}.db").exists()
+        assert sim.summary()["devices"] == 1, "a second device was linked"
+    finally:
+        await close_shard(second)
+
+
+async def test_a_wrong_key_fails_clearly_and_touches_nothing(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(2)
+    first = await open_shard(
+        tmp_path / "node-a", sim=sim, backups=open_backups(settings(tmp_path, KEY))
+    )
+    try:
+        await first.link(spec)
+        await wait_backup(tmp_path, spec.id)
+    finally:
+        await close_shard(first)
+    wrong = await open_shard(
+        tmp_path / "node-b", sim=sim, backups=open_backups(settings(tmp_path, OTHER_KEY))
+    )
+    try:
+        wrong.manager.ensure(spec)
+        await wrong.wait_phase(spec.id, Phase.FAILED)
+        status = wrong.manager.status(spec.id)
+        assert status is not None
+        assert "WAFLEET_BACKUP_KEY" in (status.reason or "")
+        assert "regenerate-qr" in (status.reason or "")
+        assert not (tmp_path / "node-b" / "sessions" / f"{spec.id}.db").exists()
+        # A person decides to link a new device instead.
+        await wrong.manager.command(spec.id, "regenerate")
+        await wrong.wait_phase(spec.id, Phase.QR_READY)
+    finally:
+        await close_shard(wrong)
+    shutil.rmtree(tmp_path / "node-b", ignore_errors=True)
