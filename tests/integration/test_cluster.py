@@ -240,3 +240,98 @@ def test_kubectl_get_wa_shows_the_printer_columns(cluster: Cluster) -> None:
     assert fleet and all(row[1] == "Connected" for row in fleet)
     assert all("****" in row[3] for row in fleet), "phones must be masked"
     assert "+40713" not in result.stdout.replace("+407****", "")
+
+
+def test_disconnect_suspends_and_regenerate_resumes_or_relinks(cluster: Cluster) -> None:
+    number = "+40712999002"
+    with api_client(cluster.api_url) as api, httpx.Client(base_url=cluster.sim_url) as sim:
+        account_id = api.post("/api/whatsapp/add-account", json={"phone": number}).json()[
+            "account"
+        ]["id"]
+
+        def account() -> dict[str, Any]:
+            found: dict[str, Any] = api.get(f"/api/whatsapp/accounts/{account_id}").json()[
+                "account"
+            ]
+            return found
+
+        code = wait_until("a QR code", lambda: account()["qr"], 60, interval=0.3)
+        assert sim.post("/sim/scan", json={"qr": code, "phone": number}).status_code == 200
+        wait_until("connected", lambda: account()["status"] == "connected", 30)
+        assert api.post(f"/api/whatsapp/regenerate-qr/{account_id}").status_code == 409
+
+        assert api.post(f"/api/whatsapp/disconnect/{account_id}").status_code == 200
+        wait_until("suspended", lambda: account()["phase"] == "Suspended", 30)
+        cr = by_name(cluster, account_id)[account_id]
+        assert cr["spec"]["suspended"] is True
+        assert sim.get("/sim/devices", params={"phone": number}).json()["devices"], "logged out"
+
+        assert api.post(f"/api/whatsapp/regenerate-qr/{account_id}").status_code == 200
+        wait_until("resumed without a scan", lambda: account()["status"] == "connected", 30)
+
+        # Logged out from the phone: a new QR only when asked, through the CR annotation.
+        fault = sim.post("/sim/faults", json={"phone": number, "kind": "logout"})
+        assert fault.status_code == 200
+        wait_until("logged out", lambda: account()["phase"] == "LoggedOut", 30)
+        time.sleep(0.5)
+        assert account()["qr"] is None
+        assert api.post(f"/api/whatsapp/regenerate-qr/{account_id}").status_code == 200
+        wait_until("a new QR code", lambda: account()["phase"] == "QRReady", 30)
+        request = by_name(cluster, account_id)[account_id]["metadata"]["annotations"]
+        assert request["wafleet.io/regenerate-qr"]
+
+
+def test_a_second_account_with_the_same_phone_is_refused(cluster: Cluster) -> None:
+    cluster.create_account("dup-first", "+40712999003")
+    wait_until(
+        "the first placed",
+        lambda: shards_of(by_name(cluster, "dup-first"))["dup-first"] is not None,
+        30,
+    )
+    cluster.create_account("dup-second", "+40712999003")
+
+    def refused() -> dict[str, Any] | None:
+        cr = by_name(cluster, "dup-second")["dup-second"]
+        conditions = {c["type"]: c for c in (cr.get("status") or {}).get("conditions", [])}
+        return conditions.get("Assigned")
+
+    condition = wait_until("the refusal", refused, 30)
+    assert condition["status"] == "False" and condition["reason"] == "DuplicatePhone"
+    assert "dup-first" in condition["message"] and "+40712999003" not in condition["message"]
+    assert shards_of(by_name(cluster, "dup-second"))["dup-second"] is None
+    cr = by_name(cluster, "dup-second")["dup-second"]
+    assert cr["status"]["phase"] == "Pending"
+    events = cluster.kubectl("get", "events", "-n", NAMESPACE).stdout
+    assert "DuplicatePhone" in events
+
+
+def test_beyond_max_shards_accounts_stay_pending_with_the_reason(cluster: Cluster) -> None:
+    operator = cluster.operator
+    assert operator is not None
+    loads = all_shard_loads(cluster)
+    full_shards = (sum(loads.values()) + SESSIONS_PER_SHARD - 1) // SESSIONS_PER_SHARD
+    # Fill the last partly used shard, then restart the operator with no room to grow.
+    room = full_shards * SESSIONS_PER_SHARD - sum(loads.values())
+    for n in range(room):
+        cluster.create_account(f"fill-{n:02d}", phone(900 + n))
+    wait_until(
+        "the fillers placed",
+        lambda: all(s is not None for s in shards_of(by_name(cluster, "fill-")).values()),
+        60,
+    )
+    operator.stop()
+    cluster.max_shards = full_shards
+    cluster.operator = cluster.operator_proc()
+    cluster.operator.start()
+    cluster.create_account("over-capacity", "+40712999004")
+
+    def refused() -> dict[str, Any] | None:
+        cr = by_name(cluster, "over-capacity")["over-capacity"]
+        conditions = {c["type"]: c for c in (cr.get("status") or {}).get("conditions", [])}
+        return conditions.get("Assigned")
+
+    condition = wait_until("the refusal", refused, 30)
+    assert condition["reason"] == "NoCapacity" and "maxShards" in condition["message"]
+    cr = by_name(cluster, "over-capacity")["over-capacity"]
+    assert cr["status"]["phase"] == "Pending" and "maxShards" in cr["status"]["reason"]
+    assert max(all_shard_loads(cluster).values()) <= SESSIONS_PER_SHARD
