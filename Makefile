@@ -67,6 +67,8 @@ test: setup lint typecheck ## Everything: lint, types, unit and end-to-end tests
 
 bench: setup ## Benchmarks (print their figures)
 	$(BIN)/python bench/standalone.py
+	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/ingest.py
 
 clean: ## Remove the virtualenv and caches (not ./data)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
