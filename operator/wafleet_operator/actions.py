@@ -96,6 +96,10 @@ async def reconcile(
     accounts, statefulsets = indexes.accounts, indexes.statefulsets
     sts = _statefulset(state, statefulsets)
     replicas = 0 if sts is None else int(sts["replicas"])
+    if state.scaled_to is not None:
+        # Place by the size just asked for, not the index's: a shard being scaled away
+        # is empty, hence least loaded, and must not take new accounts.
+        replicas = state.scaled_to
     async with state.fleet.lock:
         decision = state.fleet.decide(info, _values(accounts), replicas)
         if isinstance(decision, Assign):
@@ -223,7 +227,7 @@ async def orphan_cleanup(
     deleted_at = parse_iso(meta.get("deletionTimestamp")) or now
     left = state.config.cleanup_timeout - (now - deleted_at).total_seconds()
     if alive:
-        return 10.0, f"shard {shard} is running"
+        return 2.0, f"shard {shard} is running"
     if left > 0:
         return min(10.0, left), f"shard {shard} is gone or silent; taking over in {left:.0f} s"
     finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]

@@ -95,13 +95,17 @@ async def retry_pending(
     await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup", optional=True)
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup")
 async def orphan_cleanup(
     body: kopf.Body,
     memo: Any,
     **kwargs: Any,
 ) -> None:
-    """Finish the clean-up of an account whose shard is gone (the connector cannot)."""
+    """Finish the clean-up of an account whose shard is gone (the connector cannot).
+
+    Not optional: kopf calls deletion handlers only while its own finalizer holds the
+    object, so it keeps one on every account until the connector's is released.
+    """
     if CLEANUP_FINALIZER not in body.get("metadata", {}).get("finalizers", []):
         return
     wait = await actions.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))

@@ -335,3 +335,26 @@ def test_beyond_max_shards_accounts_stay_pending_with_the_reason(cluster: Cluste
     cr = by_name(cluster, "over-capacity")["over-capacity"]
     assert cr["status"]["phase"] == "Pending" and "maxShards" in cr["status"]["reason"]
     assert max(all_shard_loads(cluster).values()) <= SESSIONS_PER_SHARD
+
+
+def test_operator_finishes_the_clean_up_when_the_shard_is_gone(cluster: Cluster) -> None:
+    follower = cluster.follower
+    assert follower is not None
+    shards = shards_of(by_name(cluster, "fleet-"))
+    victim = next(name for name, shard in sorted(shards.items()) if shard == 9)
+    follower.paused.add(9)
+    follower.kill(9)  # the shard's pod is gone and does not come back
+    try:
+        url = (
+            f"{cluster.api.url}/apis/wafleet.io/v1alpha1/namespaces/{NAMESPACE}"
+            f"/whatsappaccounts/{victim}"
+        )
+        deleted = httpx.delete(url, timeout=10)
+        assert deleted.status_code == 200
+        assert deleted.json()["metadata"]["deletionTimestamp"], "the finalizer should hold it"
+        # Lease (6 s) expires, then the operator's clean-up timeout (5 s) passes.
+        wait_until("the CR gone", lambda: victim not in by_name(cluster, victim), 60)
+        events = cluster.kubectl("get", "events", "-n", NAMESPACE).stdout
+        assert "CleanupOrphaned" in events
+    finally:
+        follower.paused.discard(9)
