@@ -11,8 +11,35 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := $(VENV)/tools
 
+# Kubernetes: the chart, the image, kind and minikube (Docker steps need a Docker engine).
+HELM := $(TOOLS)/helm
+KUBECTL := $(TOOLS)/kubectl
+CHART := charts/wafleet
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REPO ?= wafleet
+IMAGE_TAG ?= $(VERSION)
+IMAGE ?= $(IMAGE_REPO):$(IMAGE_TAG)
+DOCKER ?= docker
+KIND ?= kind
+MINIKUBE ?= minikube
+CLUSTER ?= wafleet
+E2E_CLUSTER ?= wafleet-e2e
+RELEASE ?= wafleet
+NAMESPACE ?= wafleet
+VALUES ?=
+# The oldest Kubernetes the chart claims (Chart.yaml kubeVersion) and the newest schema
+# kubernetes-validate has.
+KUBE_VERSIONS ?= $(shell sed -n 's/^kubeVersion: ">=\([0-9.]*\).*/\1/p' $(CHART)/Chart.yaml) \
+	$(shell $(BIN)/python -c 'import kubernetes_validate.utils as u; print(u.latest_version())' 2>/dev/null)
+# The demo install: the locally built image, the in-cluster WhatsApp simulator, a generated
+# admin token (see docs/install.md).
+DEMO_SETS = --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
+	--set image.pullPolicy=IfNotPresent --set config.transport=sim --set sim.enabled=true \
+	--set api.adminToken.create=true
+
 .DEFAULT_GOAL := help
 .PHONY: help setup system-deps run run-sim sim test unit e2e lint format typecheck bench clean
+.PHONY: helm-lint helm-template image kind-up kind-install kind-down e2e-kind minikube-install
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,3 +99,49 @@ bench: setup ## Benchmarks (print their figures)
 
 clean: ## Remove the virtualenv and caches (not ./data)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+
+helm-lint: setup ## helm lint --strict the chart, with each tests/helm/values file
+	$(HELM) lint --strict $(CHART)
+	@for values in tests/helm/values/*.yaml; do \
+		echo "--- $$values"; $(HELM) lint --strict --quiet $(CHART) --values $$values || exit 1; \
+	done
+
+helm-template: setup ## Render the chart (VALUES=file) to build/helm/ and kubernetes-validate it
+	@mkdir -p build/helm
+	$(HELM) template $(RELEASE) $(CHART) --namespace $(NAMESPACE) $(if $(VALUES),--values $(VALUES)) \
+		> build/helm/$(RELEASE).yaml
+	$(BIN)/kubernetes-validate --strict --quiet $(foreach v,$(KUBE_VERSIONS),-k $(v)) \
+		build/helm/$(RELEASE).yaml
+	@echo "build/helm/$(RELEASE).yaml: valid for Kubernetes $(KUBE_VERSIONS)"
+
+image: ## Build the container image IMAGE (wafleet:<version>; needs Docker)
+	$(DOCKER) build --tag $(IMAGE) .
+
+kind-up: ## Create the kind cluster CLUSTER unless it exists (needs Docker and kind)
+	@$(KIND) get clusters 2>/dev/null | grep -qx '$(CLUSTER)' \
+		|| $(KIND) create cluster --name $(CLUSTER) --wait 120s
+
+kind-install: setup image kind-up ## Load IMAGE into kind, install the chart with the simulator
+	$(KIND) load docker-image $(IMAGE) --name $(CLUSTER)
+	$(HELM) upgrade --install $(RELEASE) $(CHART) --kube-context kind-$(CLUSTER) \
+		--namespace $(NAMESPACE) --create-namespace $(DEMO_SETS) $(if $(VALUES),--values $(VALUES)) \
+		--wait --timeout 5m
+
+kind-down: ## Delete the kind cluster CLUSTER
+	$(KIND) delete cluster --name $(CLUSTER)
+
+e2e-kind: ## kind cluster, image, chart with the sim, an account up to QRReady, helm test, tear down
+	@set -e; trap '$(KIND) delete cluster --name $(E2E_CLUSTER)' EXIT; \
+	$(MAKE) kind-install CLUSTER=$(E2E_CLUSTER); \
+	kubectl="$(KUBECTL) --context kind-$(E2E_CLUSTER) --namespace $(NAMESPACE)"; \
+	$$kubectl apply -f crds/examples/account-qr.yaml; \
+	$$kubectl wait --for=jsonpath='{.status.phase}'=QRReady whatsappaccount/shop-main --timeout=180s; \
+	$$kubectl get whatsappaccounts; \
+	$(HELM) test $(RELEASE) --kube-context kind-$(E2E_CLUSTER) --namespace $(NAMESPACE) --logs; \
+	echo "e2e-kind: the account reached QRReady and helm test passed"
+
+minikube-install: setup ## Build IMAGE inside minikube, install the chart with the simulator
+	$(MINIKUBE) image build --tag $(IMAGE) .
+	$(HELM) upgrade --install $(RELEASE) $(CHART) --kube-context minikube \
+		--namespace $(NAMESPACE) --create-namespace $(DEMO_SETS) $(if $(VALUES),--values $(VALUES)) \
+		--wait --timeout 5m

@@ -1,0 +1,289 @@
+{{/*
+The chart's name (nameOverride wins), at most 63 characters.
+*/}}
+{{- define "wafleet.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The prefix of every object's name: the release name, with the chart name unless the
+release name already contains it. Truncated so that "<fullname>-connector-NN" pod names
+and "data-<fullname>-connector-NN" claims stay within the limits.
+*/}}
+{{- define "wafleet.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"name-version" for the helm.sh/chart label.
+*/}}
+{{- define "wafleet.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The namespace of every namespaced object.
+*/}}
+{{- define "wafleet.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels of one component: stable across upgrades (no versions).
+Call with (dict "ctx" $ "component" "api").
+*/}}
+{{- define "wafleet.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wafleet.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+All labels of an object. Call with (dict "ctx" $ "component" "api"); component may be empty
+for objects shared by the whole release.
+*/}}
+{{- define "wafleet.labels" -}}
+helm.sh/chart: {{ include "wafleet.chart" .ctx }}
+{{ include "wafleet.selectorLabels" . }}
+app.kubernetes.io/part-of: wafleet
+{{- with .ctx.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of a component's pods: no chart version, so that a chart-only change does not
+restart them (the image tag, i.e. app.kubernetes.io/version, does).
+Call with (dict "ctx" $ "component" "api").
+*/}}
+{{- define "wafleet.podLabels" -}}
+{{ include "wafleet.selectorLabels" . }}
+app.kubernetes.io/part-of: wafleet
+{{- with .ctx.Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The metadata block shared by every namespaced object: name, namespace, labels, annotations.
+Call with (dict "ctx" $ "component" "api" "name" "x" "annotations" (dict ...)).
+*/}}
+{{- define "wafleet.metadata" -}}
+name: {{ .name }}
+namespace: {{ include "wafleet.namespace" .ctx }}
+labels:
+  {{- include "wafleet.labels" . | nindent 2 }}
+{{- $annotations := merge (dict) (.annotations | default (dict)) (.ctx.Values.commonAnnotations | default (dict)) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+"<fullname>-<component>": the name of a component's objects.
+*/}}
+{{- define "wafleet.componentName" -}}
+{{- printf "%s-%s" (include "wafleet.fullname" .ctx) .component }}
+{{- end }}
+
+{{/*
+The connector StatefulSet's name (the operator scales it, the connectors derive their
+shard from "<it>-<ordinal>").
+*/}}
+{{- define "wafleet.connectorName" -}}
+{{- include "wafleet.componentName" (dict "ctx" . "component" "connector") }}
+{{- end }}
+
+{{/*
+The ServiceAccount of a component. Call with (dict "ctx" $ "component" "api").
+*/}}
+{{- define "wafleet.serviceAccountName" -}}
+{{- $sa := (index .ctx.Values .component).serviceAccount }}
+{{- if $sa.create }}
+{{- default (include "wafleet.componentName" .) $sa.name }}
+{{- else }}
+{{- required (printf "%s.serviceAccount.name is required when %s.serviceAccount.create is false" .component .component) $sa.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository@digest, or repository:tag (tag defaults to appVersion).
+*/}}
+{{- define "wafleet.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod and container security contexts: the global ones with a component's keys merged over.
+Call with (dict "ctx" $ "component" "api"); sim and the test pod use the global ones.
+*/}}
+{{- define "wafleet.podSecurityContext" -}}
+{{- $own := dict }}
+{{- with .component }}{{ $own = (index $.ctx.Values .).podSecurityContext | default (dict) }}{{ end }}
+{{- toYaml (mergeOverwrite (deepCopy .ctx.Values.podSecurityContext) (deepCopy $own)) }}
+{{- end }}
+
+{{- define "wafleet.containerSecurityContext" -}}
+{{- $own := dict }}
+{{- with .component }}{{ $own = (index $.ctx.Values .).securityContext | default (dict) }}{{ end }}
+{{- toYaml (mergeOverwrite (deepCopy .ctx.Values.containerSecurityContext) (deepCopy $own)) }}
+{{- end }}
+
+{{/*
+Names of the Secrets the chart reads.
+*/}}
+{{- define "wafleet.adminSecretName" -}}
+{{- default (include "wafleet.componentName" (dict "ctx" . "component" "admin")) .Values.api.adminToken.existingSecret }}
+{{- end }}
+
+{{- define "wafleet.backupSecretName" -}}
+{{- default (include "wafleet.componentName" (dict "ctx" . "component" "backup-key")) .Values.sessionBackup.existingSecret }}
+{{- end }}
+
+{{- define "wafleet.backupEnabled" -}}
+{{- if or .Values.sessionBackup.existingSecret .Values.sessionBackup.create }}true{{ end }}
+{{- end }}
+
+{{/*
+The KopfPeering object's name.
+*/}}
+{{- define "wafleet.peeringName" -}}
+{{- default (include "wafleet.fullname" .) .Values.operator.peeringName }}
+{{- end }}
+
+{{/*
+The shard bounds the operator uses: SQLite keeps the fleet on one shard (one volume).
+*/}}
+{{- define "wafleet.maxShards" -}}
+{{- if eq .Values.store "sqlite" }}1{{ else }}{{ .Values.sharding.maxShards }}{{ end }}
+{{- end }}
+
+{{- define "wafleet.minShards" -}}
+{{- if eq .Values.store "sqlite" }}1{{ else }}{{ .Values.sharding.minShards }}{{ end }}
+{{- end }}
+
+{{/*
+WAFLEET_SIM_URL: the chart's simulator, or config.simUrl.
+*/}}
+{{- define "wafleet.simUrl" -}}
+{{- if .Values.config.simUrl }}
+{{- .Values.config.simUrl }}
+{{- else if .Values.sim.enabled }}
+{{- printf "http://%s.%s.svc:%v" (include "wafleet.componentName" (dict "ctx" . "component" "sim")) (include "wafleet.namespace" .) .Values.sim.port }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks across values that the JSON schema cannot express; a failure names the values.
+*/}}
+{{- define "wafleet.validate" -}}
+{{- $grace := int .Values.connector.terminationGracePeriodSeconds }}
+{{- $shutdown := float64 .Values.config.shutdownTimeout }}
+{{- if lt (float64 $grace) (addf $shutdown 5) }}
+{{- fail (printf "connector.terminationGracePeriodSeconds (%d) must be at least config.shutdownTimeout (%v) + 5 s: the connector needs the shutdown time to stop its sessions and flush its journal, plus a few seconds for the HTTP server and the process to exit" $grace .Values.config.shutdownTimeout) }}
+{{- end }}
+{{- if gt (int .Values.sharding.minShards) (int .Values.sharding.maxShards) }}
+{{- fail (printf "sharding.minShards (%v) must not be above sharding.maxShards (%v)" .Values.sharding.minShards .Values.sharding.maxShards) }}
+{{- end }}
+{{- if lt (float64 .Values.config.backoffMax) (float64 .Values.config.backoffBase) }}
+{{- fail (printf "config.backoffMax (%v) must be at least config.backoffBase (%v)" .Values.config.backoffMax .Values.config.backoffBase) }}
+{{- end }}
+{{- if and .Values.sessionBackup.existingSecret .Values.sessionBackup.create }}
+{{- fail "sessionBackup: set either existingSecret or create: true, not both" }}
+{{- end }}
+{{- if and .Values.api.adminToken.existingSecret .Values.api.adminToken.create }}
+{{- fail "api.adminToken: set either existingSecret or create: true, not both" }}
+{{- end }}
+{{- end }}
+
+{{/*
+WAFLEET_NAMESPACE from the pod's namespace (every wafleet container).
+*/}}
+{{- define "wafleet.namespaceEnv" -}}
+- name: WAFLEET_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+
+{{/*
+The message store's credentials (API and connectors only): env, volumes, mounts.
+*/}}
+{{- define "wafleet.storeEnv" -}}
+{{- if and (eq .Values.store "firestore") .Values.firestore.credentials.existingSecret }}
+- name: GOOGLE_APPLICATION_CREDENTIALS
+  value: /var/run/secrets/wafleet/firestore/{{ .Values.firestore.credentials.key }}
+{{- end }}
+{{- end }}
+
+{{- define "wafleet.storeVolumes" -}}
+{{- if and (eq .Values.store "firestore") .Values.firestore.credentials.existingSecret }}
+- name: firestore-credentials
+  secret:
+    secretName: {{ .Values.firestore.credentials.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.firestore.credentials.key }}
+        path: {{ .Values.firestore.credentials.key }}
+{{- end }}
+{{- end }}
+
+{{- define "wafleet.storeVolumeMounts" -}}
+{{- if and (eq .Values.store "firestore") .Values.firestore.credentials.existingSecret }}
+- name: firestore-credentials
+  mountPath: /var/run/secrets/wafleet/firestore
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+The /tmp emptyDir of every pod (the root filesystem is read-only).
+*/}}
+{{- define "wafleet.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
+
+{{- define "wafleet.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/*
+The shared ConfigMap as envFrom.
+*/}}
+{{- define "wafleet.envFrom" -}}
+- configMapRef:
+    name: {{ include "wafleet.componentName" (dict "ctx" . "component" "config") }}
+{{- end }}
+
+{{/*
+Pod annotations that restart the pods when the shared configuration changes.
+*/}}
+{{- define "wafleet.configChecksum" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+{{- end }}
