@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from wafleet.kube.account_cr import (
     shard_lease_name,
     shard_of,
 )
-from wafleet.kube.client import ACCOUNTS, STATEFULSETS, Conflict, KubeClient, NotFound
+from wafleet.kube.client import ACCOUNTS, STATEFULSETS, Conflict, KubeClient, NotFound, Resource
 from wafleet.kube.config import load_connection
 from wafleet_operator.fleet import (
     AccountInfo,
@@ -61,6 +62,21 @@ class OperatorState:
     @classmethod
     def connect(cls, config: OperatorSettings) -> OperatorState:
         return cls(config=config, fleet=Fleet(config.policy), kube=KubeClient(load_connection()))
+
+
+PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings")
+
+
+async def ensure_peering(state: OperatorState) -> None:
+    """Create the KopfPeering object replicas meet through, if nobody has yet."""
+    body = {
+        "apiVersion": "kopf.dev/v1",
+        "kind": "KopfPeering",
+        "metadata": {"name": state.config.peering_name},
+    }
+    # Conflict: it exists (another replica, the chart, or an earlier run made it).
+    with contextlib.suppress(Conflict):
+        await state.kube.create(PEERINGS, state.config.namespace, body)
 
 
 def _values(index: Mapping[str, Iterable[Any]]) -> list[Any]:

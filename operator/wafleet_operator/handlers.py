@@ -33,7 +33,10 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.watching.server_timeout = config.watch_timeout
     settings.watching.client_timeout = config.watch_timeout + 30
     settings.posting.level = logging.INFO
+    # One namespace and known resources: no cluster-wide scanning (and no ClusterRole for it).
+    settings.scanning.disabled = True
     memo.state = actions.OperatorState.connect(config)
+    await actions.ensure_peering(memo.state)
 
 
 @kopf.on.cleanup(id="disconnect")

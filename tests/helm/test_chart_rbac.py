@@ -269,8 +269,6 @@ def test_components_run_within_the_chart_roles(run: ChartRun) -> None:
     unused = []
     for component in COMPONENTS:
         rules = list(run.workload("Role", component)["rules"])
-        if component == "operator":
-            rules += run.out.one("ClusterRole")["rules"]
         for rule in rules:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:

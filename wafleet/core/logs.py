@@ -16,7 +16,11 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
 class FieldsFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
-        fields = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        fields = {
+            key: value if not isinstance(value, str) else value[:500]
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and isinstance(value, str | int | float | bool | None)
+        }
         if fields:
             base += " " + json.dumps(fields, default=str, sort_keys=True)
         return base

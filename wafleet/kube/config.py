@@ -30,6 +30,8 @@ def load_connection() -> KubeConnection:
     host = os.environ.get("KUBERNETES_SERVICE_HOST")
     if host and (SA_DIR / "token").exists():
         port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if ":" in host:  # an IPv6 address
+            host = f"[{host}]"
         return KubeConnection(
             host=f"https://{host}:{port}",
             token_file=SA_DIR / "token",
