@@ -23,30 +23,11 @@ from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
 from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
 from wafleet_connector.runner import CommandRefused
-from wafleet_connector.sim_transport import SimTransport, local_dialer, websocket_dialer
-from wafleet_connector.transport import Transport
+from wafleet_connector.transports import build_transport
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR_THREADS = 64
-NEONIZE_MAX_SESSIONS = 1000
-
-
-def build_transport(settings: Settings, sim: SimWhatsApp | None) -> Transport:
-    if settings.transport == "sim":
-        if sim is not None:
-            return SimTransport(local_dialer(sim))
-        assert settings.sim_url is not None
-        return SimTransport(websocket_dialer(settings.sim_url))
-    # Imported here: neonize loads its Go library and libmagic, which sim users never need.
-    from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport  # noqa: PLC0415
-
-    # Its stop must finish inside the runner's own stop timeout (ManagerConfig).
-    session_stop = ManagerConfig.from_settings(settings).session_stop_timeout
-    transport: Transport = NeonizeTransport(
-        NeonizeConfig(max_sessions=NEONIZE_MAX_SESSIONS, stop_timeout=max(1.0, session_stop - 1))
-    )
-    return transport
 
 
 class StandaloneBackend:

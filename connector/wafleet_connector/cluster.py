@@ -24,28 +24,9 @@ from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.lease import ShardLease
 from wafleet_connector.manager import ManagerConfig, SessionManager
 from wafleet_connector.shard_sync import ShardSync
-from wafleet_connector.sim_transport import SimTransport, websocket_dialer
-from wafleet_connector.transport import Transport
+from wafleet_connector.transports import build_transport
 
 logger = logging.getLogger(__name__)
-
-
-def build_transport(settings: ConnectorSettings) -> Transport:
-    base = settings.base
-    if base.transport == "sim":
-        if base.sim_url is None:
-            raise ValueError("WAFLEET_TRANSPORT=sim in a cluster needs WAFLEET_SIM_URL")
-        return SimTransport(websocket_dialer(base.sim_url))
-    from wafleet_connector.neonize_transport import (  # noqa: PLC0415 (loads Go and libmagic)
-        NeonizeConfig,
-        NeonizeTransport,
-    )
-
-    stop = ManagerConfig.from_settings(base).session_stop_timeout
-    transport: Transport = NeonizeTransport(
-        NeonizeConfig(max_sessions=1000, stop_timeout=max(1.0, stop - 1))
-    )
-    return transport
 
 
 class Connector:
@@ -68,7 +49,7 @@ class Connector:
         statuses = CrStatusWriter(self.kube, settings.namespace, settings.pod_name)
         self._manager = SessionManager(
             ManagerConfig.from_settings(settings.base),
-            build_transport(settings),
+            build_transport(settings.base),
             self._store,
             statuses,
             open_backups(settings.base),
