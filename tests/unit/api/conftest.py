@@ -229,3 +229,9 @@ def add_account_fixture() -> Callable[..., dict[str, Any]]:
 def onboard_fixture() -> Callable[..., dict[str, Any]]:
     """``onboard(client, phone, **fields)``: add, scan the QR, wait until connected."""
     return onboard
+
+
+@pytest.fixture
+def account(client: TestClient, add_account: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """An account that exists (waiting for its QR scan)."""
+    return add_account(client, "+40712345678")
