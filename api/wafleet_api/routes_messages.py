@@ -46,8 +46,10 @@ async def _wait_for_send(request: Request, item: OutboxItem) -> OutboxItem:
     """Give a connected account a few seconds to send, so the answer carries its id."""
     deadline = time.monotonic() + SEND_WAIT_SECONDS
     backend = backend_of(request)
+    pause = 0.05
     while item.status in ("queued", "sending") and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)  # a few reads per send, even on a remote store
         item = await backend.outbox_item(item.id) or item
     return item
 

@@ -23,7 +23,8 @@ from wafleet_connector.transport import SendError, Session
 
 logger = logging.getLogger(__name__)
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # one "which accounts have queued items" query per shard, this often
+IDLE_SECONDS = 30.0  # an idle account's own re-check, in case a wake-up was missed
 MAX_ATTEMPTS = 10
 
 
@@ -57,8 +58,26 @@ class OutboxSender:
         self._on_sent = on_sent
         self._buckets: dict[str, TokenBucket] = {}
         self._workers: dict[str, _Worker] = {}
+        self._poller: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        """Wake the accounts that have queued items: one query for the whole shard, instead
+        of one per account (items can be queued by another process, e.g. the API pod)."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            if not self._workers:
+                continue
+            try:
+                pending = await self._store.pending_accounts()
+            except Exception as exc:
+                logger.warning("outbox poll failed", extra={"error": str(exc)})
+                continue
+            for account_id in pending:
+                self.notify(account_id)
 
     def start(self, account_id: str, session: Session) -> None:
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
         self.stop_nowait(account_id)
         bucket = self._buckets.setdefault(
             account_id, TokenBucket(self._config.send_rate, self._config.send_burst)
@@ -81,6 +100,9 @@ class OutboxSender:
             worker.task.cancel()
 
     async def close(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
         workers = list(self._workers.values())
         self._workers.clear()
         tasks = [worker.task for worker in workers if worker.task is not None]
@@ -100,7 +122,7 @@ class OutboxSender:
             if item is None:
                 worker.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(worker.wake.wait(), POLL_SECONDS)
+                    await asyncio.wait_for(worker.wake.wait(), IDLE_SECONDS)
                 continue
             await bucket.acquire()
             worker.sending = True

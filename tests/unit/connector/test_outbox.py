@@ -149,3 +149,22 @@ async def test_queued_while_offline_is_sent_after_connect(tmp_path: Path) -> Non
         assert [m["text"] for m in shard.sim.received("+40799000001")] == ["m7"]
     finally:
         await close_shard(shard)
+
+
+async def test_items_queued_by_another_process_are_found_by_the_shard_poll(
+    tmp_path: Path,
+) -> None:
+    store = await SqliteMessageStore(tmp_path / "m.db").open()
+    sender = await sender_for(store, [])
+    session = ScriptedSession()
+    try:
+        sender.start("wa-a", session)
+        await asyncio.sleep(0.1)  # the worker is idle now, waiting for a wake-up
+        other = await SqliteMessageStore(tmp_path / "m.db").open()  # e.g. the API pod
+        await other.enqueue(item(3))  # no notify: a different process did this
+        await other.close()
+        await wait_status(store, "ob-3", "sent")
+        assert session.sent == ["m3"]
+    finally:
+        await sender.close()
+        await store.close()
