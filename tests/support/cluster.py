@@ -208,6 +208,7 @@ class Cluster:
     sessions_per_shard: int = 10
     max_shards: int = 20
     cleanup_timeout: float = 5
+    extra_env: dict[str, str] = field(default_factory=dict)  # for the API and the connectors
     api: Any = None  # support.k8s.K8sApi
     sim: Proc | None = None
     operator: Proc | None = None
@@ -282,6 +283,7 @@ class Cluster:
                 "WAFLEET_NAMESPACE": NAMESPACE,
                 "WAFLEET_ADMIN_TOKEN": TOKEN,
                 "WAFLEET_DATA_DIR": str(self.workdir / "api-data"),
+                **self.extra_env,
             },
             self.workdir / "api.log",
         )
@@ -292,6 +294,7 @@ class Cluster:
             kubeconfig=self.api.kubeconfig,
             workdir=self.workdir,
             sim_url=self.sim_url,
+            extra_env=self.extra_env,
         )
         self.follower.start()
 
