@@ -265,3 +265,31 @@ async def orphan_cleanup(
         "(its session files were on that shard's volume)",
     )
     return None
+
+
+_NOT_RUNNING = {"Pending", "Suspended", "LoggedOut", "QRTimeout", "Failed", None}
+
+
+async def flag_if_shard_silent(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:
+    """Pending, with the reason, if the account's shard Lease exists but is not renewed."""
+    account = info_of(body)
+    phase = (body.get("status") or {}).get("phase")
+    if account.shard is None or account.deleting or phase in _NOT_RUNNING:
+        return
+    lease_name = shard_lease_name(state.config.connector_statefulset, account.shard)
+    lease = next(iter(indexes.leases.get(lease_name, [])), None)
+    if lease is None or lease_is_fresh(lease, datetime.now(UTC)):
+        return  # never started yet (its own Pending), or alive
+    reason = (
+        f"the connector of shard {account.shard} stopped renewing its lease; "
+        "the account runs again when it is back"
+    )
+    meta = body["metadata"]
+    patch = {
+        "metadata": {"resourceVersion": meta["resourceVersion"]},
+        "status": {"phase": "Pending", "reason": reason},
+    }
+    with contextlib.suppress(NotFound, Conflict):  # gone, or the connector wrote first
+        await state.kube.patch(
+            ACCOUNTS, meta["namespace"], meta["name"], patch, subresource="status"
+        )

@@ -98,6 +98,17 @@ async def retry_pending(
     await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
 
 
+@kopf.timer(
+    GROUP, VERSION, PLURAL, id="shard-liveness", interval=5, labels={SHARD_LABEL: kopf.PRESENT}
+)
+async def shard_liveness(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """An account whose connector stopped renewing its shard's Lease is not running:
+    say so, instead of keeping the last status the dead pod wrote. (A timer on the
+    accounts, which kopf's finalizer holds anyway; one on the StatefulSet would put a
+    finalizer on it.)"""
+    await actions.flag_if_shard_silent(memo.state, body, actions.Indexes.of(kwargs))
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup")
 async def orphan_cleanup(
     body: kopf.Body,

@@ -356,5 +356,26 @@ def test_operator_finishes_the_clean_up_when_the_shard_is_gone(cluster: Cluster)
         wait_until("the CR gone", lambda: victim not in by_name(cluster, victim), 60)
         events = cluster.kubectl("get", "events", "-n", NAMESPACE).stdout
         assert "CleanupOrphaned" in events
+        # Its neighbours do not keep claiming to be connected while nobody runs them.
+        neighbours = [name for name, shard in shards.items() if shard == 9 and name != victim]
+
+        def flagged() -> bool:
+            crs = by_name(cluster, "fleet-")
+            return all(
+                crs[n]["status"]["phase"] == "Pending"
+                and "stopped renewing its lease" in crs[n]["status"]["reason"]
+                for n in neighbours
+            )
+
+        wait_until("the silent shard's accounts flagged", flagged, 30)
     finally:
         follower.paused.discard(9)
+    wait_until(
+        "shard 9 back",
+        lambda: all(
+            cr["status"]["phase"] == "Connected"
+            for name, cr in by_name(cluster, "fleet-").items()
+            if shards.get(name) == 9 and name != victim
+        ),
+        60,
+    )
