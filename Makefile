@@ -42,7 +42,7 @@ DEMO_SETS = --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
 .PHONY: helm-lint helm-template image kind-up kind-install kind-down e2e-kind minikube-install
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 system-deps: ## Install the Debian packages wafleet needs (libmagic1) when missing
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
