@@ -25,6 +25,7 @@ from wafleet.core.models import parse_iso
 from wafleet.sim.service import SimWhatsApp
 from wafleet.sim.wire import Conn, ConnClosed, Frame, pipe
 from wafleet_connector.transport import (
+    FINAL_EVENTS,
     Connected,
     Disconnected,
     EventSink,
@@ -144,7 +145,7 @@ class SimSession:
     async def _emit(self, event: TransportEvent) -> None:
         if self._finished:
             return
-        if isinstance(event, Disconnected | LoggedOut | TemporaryBan):
+        if isinstance(event, FINAL_EVENTS):
             self._finished = True
         await self._sink(event)
 

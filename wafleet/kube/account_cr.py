@@ -7,7 +7,6 @@ from typing import Any
 
 from wafleet.core.models import Account, AccountSpec, AccountStatus, Disconnect, iso, parse_iso
 from wafleet.core.phases import Phase
-from wafleet.core.phones import mask_phone
 
 API_VERSION = "wafleet.io/v1alpha1"
 KIND = "WhatsAppAccount"
@@ -154,10 +153,6 @@ def status_patch(status: AccountStatus, old_conditions: list[Obj], generation: i
     if generation is not None:
         body["observedGeneration"] = generation
     return {"status": body}
-
-
-def masked(phone: str) -> str:
-    return mask_phone(phone)
 
 
 def shard_lease_name(statefulset: str, ordinal: int) -> str:
