@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -381,6 +382,9 @@ class SimWhatsApp:
             "linking": len(self._links),
             "pendingMessages": sum(len(d.pending) for d in self.devices.values()),
         }
+
+    def live_phones(self) -> Iterable[str]:
+        return {self.devices[i].phone for i in self._live if i in self.devices}
 
 
 def sim_config_from_env(
