@@ -50,7 +50,6 @@ class InboundJournal:
         self._db: sqlite3.Connection | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.forwarded = 0
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -128,7 +127,6 @@ class InboundJournal:
             await self._store.save_messages([message for _, message in batch])
             await self._run(self._remove, batch[-1][0])
             total += len(batch)
-            self.forwarded += len(batch)
 
     def _count(self) -> int:
         assert self._db is not None

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal
 
 from wafleet.core.models import AccountSpec, AccountStatus, Disconnect, Incident
@@ -68,7 +69,7 @@ class RunnerContext:
     transport: Transport
     starts: TokenBucket
     backoff: Backoff
-    sessions_dir: Any  # Path
+    sessions_dir: Path
     qr_max_cycles: int
     stop_timeout: float
     inbound: Callable[[str, InboundMessage], Awaitable[None]]
@@ -106,7 +107,7 @@ class AccountRunner:
         self.task: asyncio.Task[None] | None = None
 
     @property
-    def session_path(self) -> Any:
+    def session_path(self) -> Path:
         return self.ctx.sessions_dir / f"{self.spec.id}.db"
 
     # ----- outside interface -----------------------------------------------------------

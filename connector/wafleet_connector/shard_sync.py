@@ -142,3 +142,5 @@ class ShardSync:
             except Conflict:
                 meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
                 finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]
+        # Still held: the next event of this account (or the operator's clean-up) retries.
+        logger.warning("finalizer not released after 5 conflicts", extra={"account": name})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -79,8 +79,9 @@ async def ensure_peering(state: OperatorState) -> None:
         await state.kube.create(PEERINGS, state.config.namespace, body)
 
 
-def _values(index: Mapping[str, Iterable[Any]]) -> list[Any]:
-    return [value for _, store in index.items() for value in store]
+def _values(index: Mapping[str, Iterable[Any]]) -> Iterator[Any]:
+    """Every value of a kopf index, lazily (a placed account never needs them)."""
+    return (value for _, store in index.items() for value in store)
 
 
 def _statefulset(

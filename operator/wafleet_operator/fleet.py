@@ -87,10 +87,10 @@ class Fleet:
 
     def decide(self, account: AccountInfo, index: Iterable[AccountInfo], replicas: int) -> Decision:
         """Where ``account`` (from the event's body) goes, given the index of all accounts."""
+        if account.shard is not None:
+            return Keep(account.shard)  # sticky: the common case, every status event
         everyone = list(index)
         placed = self.placements(everyone)
-        if account.shard is not None:
-            return Keep(account.shard)
         if account.name in placed:
             return Keep(placed[account.name])
         claimants = {a.name: a for a in everyone if a.phone == account.phone and not a.deleting}

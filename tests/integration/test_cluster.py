@@ -60,6 +60,13 @@ def all_shard_loads(cluster: Cluster) -> Counter[int]:
     return Counter(s for s in shards_of(by_name(cluster, "")).values() if s is not None)
 
 
+def assigned_condition(cluster: Cluster, name: str) -> dict[str, Any] | None:
+    cr = by_name(cluster, name)[name]
+    conditions = {c["type"]: c for c in (cr.get("status") or {}).get("conditions", [])}
+    found: dict[str, Any] | None = conditions.get("Assigned")
+    return found
+
+
 def scan_all(cluster: Cluster, crs: dict[str, dict[str, Any]]) -> None:
     with httpx.Client(base_url=cluster.sim_url, timeout=10) as sim:
         for cr in crs.values():
@@ -290,12 +297,7 @@ def test_a_second_account_with_the_same_phone_is_refused(cluster: Cluster) -> No
     )
     cluster.create_account("dup-second", "+40712999003")
 
-    def refused() -> dict[str, Any] | None:
-        cr = by_name(cluster, "dup-second")["dup-second"]
-        conditions = {c["type"]: c for c in (cr.get("status") or {}).get("conditions", [])}
-        return conditions.get("Assigned")
-
-    condition = wait_until("the refusal", refused, 30)
+    condition = wait_until("the refusal", lambda: assigned_condition(cluster, "dup-second"), 30)
     assert condition["status"] == "False" and condition["reason"] == "DuplicatePhone"
     assert "dup-first" in condition["message"] and "+40712999003" not in condition["message"]
     assert shards_of(by_name(cluster, "dup-second"))["dup-second"] is None
@@ -325,12 +327,7 @@ def test_beyond_max_shards_accounts_stay_pending_with_the_reason(cluster: Cluste
     cluster.operator.start()
     cluster.create_account("over-capacity", "+40712999004")
 
-    def refused() -> dict[str, Any] | None:
-        cr = by_name(cluster, "over-capacity")["over-capacity"]
-        conditions = {c["type"]: c for c in (cr.get("status") or {}).get("conditions", [])}
-        return conditions.get("Assigned")
-
-    condition = wait_until("the refusal", refused, 30)
+    condition = wait_until("the refusal", lambda: assigned_condition(cluster, "over-capacity"), 30)
     assert condition["reason"] == "NoCapacity" and "maxShards" in condition["message"]
     cr = by_name(cluster, "over-capacity")["over-capacity"]
     assert cr["status"]["phase"] == "Pending" and "maxShards" in cr["status"]["reason"]

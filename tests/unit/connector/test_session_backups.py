@@ -9,6 +9,7 @@ from pathlib import Path
 
 from support.shard import account, close_shard, open_shard
 from wafleet.backups.factory import open_backups
+from wafleet.core.models import AccountSpec
 from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
 from wafleet.sim.service import SimConfig, SimWhatsApp
@@ -21,30 +22,26 @@ def settings(tmp_path: Path, key: str) -> Settings:
     return Settings(data_dir=tmp_path / "shared", backup_key=key)
 
 
-async def wait_backup(tmp_path: Path, account_id: str) -> None:
-    backups = open_backups(settings(tmp_path, KEY))
-    assert backups is not None
-    try:
-        for _ in range(200):
-            if list((tmp_path / "shared" / "backups").glob(f"*{account_id}*")):
-                return
-            await asyncio.sleep(0.02)
-    finally:
-        await backups.close()
-    raise AssertionError("no backup was written after linking")
-
-
-async def test_a_lost_volume_is_restored_without_a_new_scan(tmp_path: Path) -> None:
-    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
-    spec = account(1)
+async def link_and_back_up(tmp_path: Path, sim: SimWhatsApp, spec: AccountSpec) -> None:
+    """Link the account on node A, wait until its backup is written, stop node A."""
     first = await open_shard(
         tmp_path / "node-a", sim=sim, backups=open_backups(settings(tmp_path, KEY))
     )
     try:
         await first.link(spec)
-        await wait_backup(tmp_path, spec.id)
+        for _ in range(200):
+            if list((tmp_path / "shared" / "backups").glob(f"*{spec.id}*")):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("no backup was written after linking")
     finally:
         await close_shard(first)
+
+
+async def test_a_lost_volume_is_restored_without_a_new_scan(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(1)
+    await link_and_back_up(tmp_path, sim, spec)
     # The shard comes back on another node with an empty volume.
     second = await open_shard(
         tmp_path / "node-b", sim=sim, backups=open_backups(settings(tmp_path, KEY))
@@ -61,14 +58,7 @@ async def test_a_lost_volume_is_restored_without_a_new_scan(tmp_path: Path) -> N
 async def test_a_wrong_key_fails_clearly_and_touches_nothing(tmp_path: Path) -> None:
     sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
     spec = account(2)
-    first = await open_shard(
-        tmp_path / "node-a", sim=sim, backups=open_backups(settings(tmp_path, KEY))
-    )
-    try:
-        await first.link(spec)
-        await wait_backup(tmp_path, spec.id)
-    finally:
-        await close_shard(first)
+    await link_and_back_up(tmp_path, sim, spec)
     wrong = await open_shard(
         tmp_path / "node-b", sim=sim, backups=open_backups(settings(tmp_path, OTHER_KEY))
     )
