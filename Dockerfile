@@ -50,7 +50,7 @@ ENV PATH=/opt/wafleet/bin:$PATH \
     WAFLEET_DATA_DIR=/data
 # Fail the build, not the pod, when a native library is missing: neonize's Go core loads
 # now (glibc) and python-magic finds libmagic; nothing is downloaded at run time.
-RUN python -c "import neonize._binder as b, magic, wafleet_connector.neonize_transport, \
+RUN python -c "import neonize._binder as b, magic, wafleet_connector.engine.inprocess, \
 wafleet_operator.handlers, wafleet_api.app; b.load_goneonize(); print('wafleet image ok')"
 # The numeric user, so that runAsNonRoot can check it.
 USER 10001:10001

@@ -3,13 +3,19 @@
 A transport opens sessions. A session reports what happens to it as events
 through the sink it was opened with, and accepts a few commands (send, log out,
 stop). Reconnect policy lives in the session manager, not here: once a session
-has reported `Disconnected`, `LoggedOut` or `TemporaryBan` it is finished and
-the manager opens a new one when it decides to.
+has reported a final event (``FINAL_EVENTS``: `Disconnected`, `LoggedOut`,
+`TemporaryBan`, `StreamReplaced`, `ClientOutdated`) it is finished and the manager
+opens a new one when it decides to. `KeepAliveTimeout` and `KeepAliveRestored` are
+not final: the stream is unwell (or well again) and the library itself recovers it;
+a `Connected` may follow a `KeepAliveTimeout` without any `Disconnected` between.
 
 Contract for inbound messages: the transport acknowledges a message to
 WhatsApp only after ``await sink(InboundMessage(...))`` returned without
 raising. The sink makes the message durable first, so a crash at any point
-loses nothing (WhatsApp redelivers what was not acknowledged).
+loses nothing (WhatsApp redelivers what was not acknowledged). A session keeps
+delivering inbound messages while it stops: ``stop()`` and ``logout()`` return only
+once every message that reached the transport went through the sink (or the stop
+timeout ran out).
 """
 
 from __future__ import annotations
@@ -75,6 +81,33 @@ class LoggedOut:
 
 
 @dataclass(frozen=True)
+class StreamReplaced:
+    """Another client opened this device's stream; WhatsApp closed ours."""
+
+    reason: str = "stream_replaced"
+
+
+@dataclass(frozen=True)
+class ClientOutdated:
+    """WhatsApp refuses this client version (connect failure 405): an upgrade is needed."""
+
+    reason: str = "client_outdated"
+    code: int = 405
+
+
+@dataclass(frozen=True)
+class KeepAliveTimeout:
+    """Keepalive pings go unanswered; the stream may be dead. Not final."""
+
+    error_count: int = 1
+
+
+@dataclass(frozen=True)
+class KeepAliveRestored:
+    """Keepalive pings are answered again after a `KeepAliveTimeout`. Not final."""
+
+
+@dataclass(frozen=True)
 class TemporaryBan:
     reason: str
     retry_after: float  # seconds
@@ -103,13 +136,17 @@ TransportEvent = (
     | Disconnected
     | LoggedOut
     | TemporaryBan
+    | StreamReplaced
+    | ClientOutdated
+    | KeepAliveTimeout
+    | KeepAliveRestored
     | InboundMessage
     | Receipt
 )
 
 EventSink = Callable[[TransportEvent], Awaitable[None]]
 
-FINAL_EVENTS = (Disconnected, LoggedOut, TemporaryBan)
+FINAL_EVENTS = (Disconnected, LoggedOut, TemporaryBan, StreamReplaced, ClientOutdated)
 
 
 class SendError(Exception):
@@ -120,13 +157,23 @@ class SendError(Exception):
         self.reached = reached
 
 
+class LogoutError(Exception):
+    """The device could not be unlinked (or the unlink was not confirmed): it is still
+    linked, and its session store must be kept so that the logout can be retried."""
+
+
 class Session(Protocol):
     async def send_text(self, to_jid: str, text: str) -> str:
         """Send a text message; return WhatsApp's message id. Raises SendError."""
         ...
 
     async def logout(self) -> None:
-        """Unlink the device from the phone's account, then end the session."""
+        """Unlink the device from the phone's account, then end the session.
+
+        Returns once WhatsApp confirmed the unlink. Raises LogoutError if it could
+        not be confirmed (not connected, refused, timed out): the session is ended,
+        the device is still linked, and nothing after this reports a final event.
+        """
         ...
 
     async def stop(self) -> None:

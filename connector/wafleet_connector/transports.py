@@ -21,7 +21,7 @@ def build_transport(settings: Settings, embedded_sim: SimWhatsApp | None = None)
             raise ConfigError("WAFLEET_TRANSPORT=sim needs WAFLEET_SIM_URL (the sim service)")
         return SimTransport(websocket_dialer(settings.sim_url))
     # Imported here: neonize loads its Go library and libmagic, which sim users never need.
-    from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport  # noqa: PLC0415
+    from wafleet_connector.engine.inprocess import NeonizeConfig, NeonizeTransport  # noqa: PLC0415
 
     # Its stop must finish inside the runner's own stop timeout.
     session_stop = ManagerConfig.from_settings(settings).session_stop_timeout

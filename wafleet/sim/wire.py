@@ -1,19 +1,40 @@
-"""The sim's device stream: JSON frames over a WebSocket or an in-process pipe.
+"""The device stream: JSON frames over a WebSocket, a Unix socket or an in-process pipe.
+
+One connection carries one device session. Two servers speak it: the simulated
+WhatsApp (``wafleet.sim.service``) and the connector's neonize engine workers
+(``wafleet_connector.engine.worker``), so the connector has one client for both.
 
 Client -> server frames:
-  {"type": "hello", "device": {"id", "secret"} | null, "login": "qr" | "pairingCode",
-   "phone": "+40..."}                       (phone only for pairing-code login)
-  {"type": "ack", "id": "<message id>"}
-  {"type": "send", "ref": "<client ref>", "to": "<jid>", "text": "..."}
-  {"type": "logout"}
+  {"type": "hello", "login": "qr" | "pairingCode", "phone": "+40...",
+   "device": {"id", "secret"} | null,      sim: the credentials kept in the session file
+   "session": "/path/acc.db", "account": "<id>"}    engine worker: the session store
+  {"type": "ack", "id"}                     the inbound message is durable; forget it
+  {"type": "send", "ref", "to", "text"}
+  {"type": "logout"}                        unlink the device: answered by "logged_out"
+                                            (confirmed) or "logout_failed" (still linked)
+  {"type": "stop"}                          end the session, keep the device: messages
+                                            already on their way are still sent (ack
+                                            them), then "stopped", then the stream closes
 Server -> client frames:
-  {"type": "qr", "code", "expiresAt"}      {"type": "pairing_code", "code"}
-  {"type": "paired", "device": {...}, "jid"} {"type": "connected", "jid"}
-  {"type": "message", "id", "from", "text", "ts"}
-  {"type": "sent", "ref", "id"}            {"type": "send_error", "ref", "error"}
-  {"type": "receipt", "id", "status"}
-  {"type": "logged_out", "reason"}         {"type": "stream_replaced"}
+  {"type": "qr", "code", "expiresAt"}       {"type": "pairing_code", "code"}
+  {"type": "paired", "jid", "device"?}      device: sim credentials for the session file
+  {"type": "connected", "jid"}
+  {"type": "message", "id", "from", "text", "ts", "sender"?, "fromPn"?}
+        from: the chat jid, "<lid>@lid" for a contact WhatsApp addresses by LID;
+        fromPn: that contact's phone-number jid when it is known; sender: group sender
+  {"type": "sent", "ref", "id"}             {"type": "send_error", "ref", "error", "reached"}
+        reached: false when nothing was written to WhatsApp (safe to send again)
+  {"type": "receipt", "id", "status"}       status: delivered | read | played
+  {"type": "logged_out", "reason", "code"?} {"type": "logout_failed", "error"}
+  {"type": "stream_replaced"}               another client took this device's stream
+  {"type": "client_outdated"}               WhatsApp refuses this client version (405)
   {"type": "temp_ban", "retryAfter"}
+  {"type": "keepalive_timeout", "errorCount"}    {"type": "keepalive_restored"}
+        not final: the stream is unwell, then well again (no "connected" in between)
+  {"type": "disconnected", "reason", "code"?}    the stream ended; a reconnect may cure it
+  {"type": "stopped"}                       the answer to "stop": nothing more follows
+  {"type": "error", "reason"}
+A stream that closes without a final frame counts as "disconnected".
 """
 
 from __future__ import annotations

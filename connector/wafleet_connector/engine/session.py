@@ -16,9 +16,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from wafleet_connector.neonize_ffi import ClientCallbacks, ClientStart, LockTimeout, NeonizeFfi
-from wafleet_connector.neonize_ffi import run_in_daemon as _daemon
-from wafleet_connector.neonize_mapping import (
+from wafleet_connector.engine.ffi import ClientCallbacks, ClientStart, LockTimeout, NeonizeFfi
+from wafleet_connector.engine.ffi import run_in_daemon as _daemon
+from wafleet_connector.engine.mapping import (
     USER_SERVER,
     jid_to_str,
     map_event,
@@ -44,7 +44,7 @@ from wafleet_connector.transport import (
 )
 
 if TYPE_CHECKING:
-    from wafleet_connector.neonize_transport import NeonizeConfig
+    from wafleet_connector.engine.inprocess import NeonizeConfig
 
 log = logging.getLogger(__name__)
 

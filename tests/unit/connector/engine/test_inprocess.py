@@ -19,16 +19,16 @@ import pytest
 if importlib.util.find_spec("neonize") is None:
     pytest.skip("neonize is not installed", allow_module_level=True)
 
-from wafleet_connector.neonize_ffi import ClientCallbacks, ClientStart, ffi
-from wafleet_connector.neonize_mapping import (
+from wafleet_connector.engine.ffi import ClientCallbacks, ClientStart, ffi
+from wafleet_connector.engine.inprocess import NeonizeConfig, NeonizeTransport
+from wafleet_connector.engine.mapping import (
     map_event,
     mask_phone,
     mask_text,
     parse_jid,
     send_error_reached,
 )
-from wafleet_connector.neonize_session import NeonizeSession
-from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport
+from wafleet_connector.engine.session import NeonizeSession
 from wafleet_connector.transport import (
     Connected,
     Disconnected,

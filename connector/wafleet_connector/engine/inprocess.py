@@ -36,9 +36,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from wafleet_connector.neonize_ffi import NeonizeFfi, ffi
-from wafleet_connector.neonize_mapping import mask_text
-from wafleet_connector.neonize_session import NeonizeSession
+from wafleet_connector.engine.ffi import NeonizeFfi, ffi
+from wafleet_connector.engine.mapping import mask_text
+from wafleet_connector.engine.session import NeonizeSession
 from wafleet_connector.transport import EventSink, SessionSpec
 
 _client_ids = itertools.count(1)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from wafleet_connector.neonize_mapping import mask_text
+from wafleet_connector.engine.mapping import mask_text
 
 log = logging.getLogger(__name__)
 _whatsmeow_log = logging.getLogger(__name__ + ".whatsmeow")

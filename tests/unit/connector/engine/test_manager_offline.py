@@ -9,8 +9,8 @@ from pathlib import Path
 from support.shard import Statuses, account, manager_config
 from wafleet.core.phases import Phase
 from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet_connector.engine.inprocess import NeonizeConfig, NeonizeTransport
 from wafleet_connector.manager import SessionManager
-from wafleet_connector.neonize_transport import NeonizeConfig, NeonizeTransport
 
 
 async def test_offline_connect_failure_is_reported_and_retried_with_backoff(
