@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -22,7 +21,7 @@ from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
 from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
-from wafleet_connector.runner import CommandRefused
+from wafleet_connector.runner import CommandRefused, UnlinkPending
 from wafleet_connector.transports import build_transport
 
 logger = logging.getLogger(__name__)
@@ -63,6 +62,7 @@ class StandaloneBackend:
             self,
             open_backups(self.settings),
         )
+        self._manager.on_deleted = self._deleted
         await self._manager.start()
         accounts = await self._registry.list()
         for account in accounts:
@@ -151,10 +151,20 @@ class StandaloneBackend:
             raise ActionRefused(str(exc)) from None
 
     async def delete(self, account_id: str) -> None:
-        with contextlib.suppress(UnknownAccount):
+        try:
             await self.manager.remove(account_id)
+        except UnknownAccount:
+            pass
+        except UnlinkPending as exc:
+            raise ActionRefused(
+                f"{exc}; the account is kept until WhatsApp confirms the unlink, then deleted"
+            ) from None
         if not await self.registry.delete(account_id):
             raise AccountNotFound(account_id)
+
+    async def _deleted(self, account_id: str) -> None:
+        """A delete that waited for the unlink is done: forget the account."""
+        await self.registry.delete(account_id)
 
     async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
         stored, created = await self.store.enqueue(item)

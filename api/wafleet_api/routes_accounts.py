@@ -159,6 +159,8 @@ async def delete_account(request: Request) -> Response:
         await backend_of(request).delete(account.id)
     except AccountNotFound:
         raise not_found(account.id) from None
+    except ActionRefused as exc:
+        raise ApiError(409, "unlink_pending", str(exc)) from None
     return JSONResponse({"success": True, "accountId": account.id, "deleted": True})
 
 

@@ -58,6 +58,7 @@ class Connector:
         self.sync = ShardSync(
             self.kube, settings.namespace, settings.ordinal, self._manager, statuses
         )
+        self._manager.on_deleted = self.sync.deleted
         self.lease = ShardLease(
             self.kube,
             namespace=settings.namespace,

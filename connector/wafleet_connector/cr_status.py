@@ -15,7 +15,13 @@ from wafleet.kube.client import ACCOUNTS, EVENTS, Conflict, KubeClient, KubeErro
 logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-_WARNING_PHASES = {Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.FAILED, Phase.RECONNECTING}
+_WARNING_PHASES = {
+    Phase.LOGGED_OUT,
+    Phase.QR_TIMEOUT,
+    Phase.FAILED,
+    Phase.RECONNECTING,
+    Phase.REPLACED,
+}
 
 
 class CrStatusWriter:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from wafleet.backups.base import SessionBackups
 from wafleet.core.models import AccountSpec, AccountStatus, Incident, Message
@@ -50,7 +51,10 @@ class ManagerConfig:
     backoff_base: float = 1.0
     backoff_max: float = 60.0
     qr_max_cycles: int = 6
+    pairing_max_codes: int = 3
     session_stop_timeout: float = 5.0
+    logout_timeout: float = 25.0
+    replaced_retry: float = 30.0  # after a stream replaced, the one retry waits this long
     backup_interval: float = 600.0  # seconds between backups of each connected session
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
@@ -64,7 +68,9 @@ class ManagerConfig:
             backoff_base=settings.backoff_base,
             backoff_max=settings.backoff_max,
             qr_max_cycles=settings.qr_max_cycles,
+            pairing_max_codes=settings.pairing_max_codes,
             session_stop_timeout=min(5.0, settings.shutdown_timeout / 2),
+            logout_timeout=settings.logout_timeout,
             outbox=OutboxConfig(send_rate=settings.send_rate, send_burst=settings.send_burst),
         )
 
@@ -102,8 +108,16 @@ class SessionManager:
             on_connected=self._connected,
             on_disconnected=self.outbox.stop_nowait,
             vault=self.vault,
+            pairing_max_codes=config.pairing_max_codes,
+            logout_timeout=config.logout_timeout,
+            replaced_retry=config.replaced_retry,
         )
         self._backup_task: asyncio.Task[None] | None = None
+        # Called when a delete that had to wait for the unlink has finished on its own
+        # (``remove()`` raised UnlinkPending earlier): drop the account's record then.
+        self.on_deleted: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        self._removing: set[str] = set()
+        self._callbacks: set[asyncio.Task[None]] = set()
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -156,6 +170,8 @@ class SessionManager:
             runner = AccountRunner(spec, status or AccountStatus(), self._ctx)
             self._runners[spec.id] = runner
             runner.start()
+            assert runner.task is not None
+            runner.task.add_done_callback(lambda _: self._runner_ended(runner))
         elif runner.spec.suspended != spec.suspended:
             runner.submit("suspend" if spec.suspended else "resume")
 
@@ -185,14 +201,33 @@ class SessionManager:
         await asyncio.gather(*(self.release(account_id) for account_id in list(self._runners)))
 
     async def _end(self, account_id: str, kind: CommandKind) -> None:
+        """End a runner with ``kind``; UnlinkPending (delete) keeps it, retrying on its own."""
         runner = self._runners.get(account_id)
         if runner is None:
             raise UnknownAccount(account_id)
-        await runner.submit(kind)
-        if runner.task is not None:
-            await asyncio.gather(runner.task, return_exceptions=True)
+        self._removing.add(account_id)
+        try:
+            if runner.task is None or not runner.task.done():
+                await runner.submit(kind)
+            if runner.task is not None:
+                await asyncio.gather(runner.task, return_exceptions=True)
+        finally:
+            self._removing.discard(account_id)
         self._runners.pop(account_id, None)
         self._dirty.pop(account_id, None)
+
+    def _runner_ended(self, runner: AccountRunner) -> None:
+        """A runner that ended by itself after a delayed unlink: finish the delete."""
+        account_id = runner.spec.id
+        if not runner.deleted or account_id in self._removing:
+            return
+        if self._runners.get(account_id) is runner:
+            del self._runners[account_id]
+        self._dirty.pop(account_id, None)
+        if self.on_deleted is not None:
+            task = asyncio.create_task(self.on_deleted(account_id), name=f"deleted-{account_id}")
+            self._callbacks.add(task)
+            task.add_done_callback(self._callbacks.discard)
 
     def notify_outbox(self, account_id: str) -> None:
         self.outbox.notify(account_id)

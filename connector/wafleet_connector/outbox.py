@@ -76,8 +76,13 @@ class OutboxSender:
                 self.notify(account_id)
 
     def start(self, account_id: str, session: Session) -> None:
+        """Send for ``account_id`` through ``session``; one sender per account at most."""
         if self._poller is None:
             self._poller = asyncio.create_task(self._poll(), name="outbox-poll")
+        running = self._workers.get(account_id)
+        if running is not None and running.session is session:
+            running.wake.set()
+            return
         self.stop_nowait(account_id)
         bucket = self._buckets.setdefault(
             account_id, TokenBucket(self._config.send_rate, self._config.send_burst)

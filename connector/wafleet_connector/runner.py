@@ -19,19 +19,25 @@ from typing import Any, Literal
 
 from wafleet.core.models import AccountSpec, AccountStatus, Disconnect, Incident
 from wafleet.core.phases import Phase, can_transition
-from wafleet.core.phones import mask_phone
+from wafleet.core.phones import jid_to_phone, mask_phone
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.sessionfiles import has_session
 from wafleet_connector.transport import (
+    LINK_TIMEOUTS,
+    ClientOutdated,
     Connected,
     Disconnected,
     InboundMessage,
+    KeepAliveRestored,
+    KeepAliveTimeout,
     LoggedOut,
+    LogoutError,
     Paired,
     PairingCode,
     QRCode,
     Session,
     SessionSpec,
+    StreamReplaced,
     TemporaryBan,
     Transport,
     TransportEvent,
@@ -45,6 +51,11 @@ CommandKind = Literal["regenerate", "suspend", "resume", "delete", "shutdown"]
 
 class CommandRefused(Exception):
     """A command that does not apply to the account's current state."""
+
+
+class UnlinkPending(Exception):
+    """A delete whose device could not be unlinked yet: the session is kept, the runner
+    retries with backoff, and the delete completes only once WhatsApp confirmed it."""
 
 
 @dataclass
@@ -79,12 +90,17 @@ class RunnerContext:
     on_disconnected: Callable[[str], None]
     vault: SessionVault = field(default_factory=lambda: SessionVault(None))
     pairing_timeout: float = 180.0
+    pairing_max_codes: int = 3  # each code notifies the phone: then wait for regenerate-qr
+    replaced_retry: float = 30.0  # after a stream replaced, one retry after this long
+    replaced_stable: float = 300.0  # connected this long: a later replacement is news
+    logout_timeout: float = 25.0  # a logout waits this long for WhatsApp's confirmation
 
 
 class _Next(Enum):
     RETRY = "retry"  # wait out a delay, then start again
     WAIT = "wait"  # wait for a command (logged out, QR-loop guard)
     AGAIN = "again"  # start again now
+    UNLINK = "unlink"  # deleting: retry the unlink after a delay
     EXIT = "exit"
 
 
@@ -104,6 +120,11 @@ class AccountRunner:
         self._qr_cycles = 0
         self._delay = 0.0
         self._fresh_link = False  # skip the restore: a person chose to link a new device
+        self._pairing_codes = 0  # pairing codes shown since the last regenerate/connect
+        self._replaced_retried = False  # the one retry after a stream replaced is spent
+        self._connected_since: float | None = None  # monotonic, while connected
+        self._unlink_attempt = 0
+        self.deleted = False  # the device was unlinked and the session wiped: it is gone
         self.task: asyncio.Task[None] | None = None
 
     @property
@@ -112,7 +133,7 @@ class AccountRunner:
 
     # ----- outside interface -----------------------------------------------------------
     def start(self) -> None:
-        if self.status.phase not in (Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.SUSPENDED):
+        if self.status.phase not in _WAITING_PHASES:
             # What was stored describes the last run, not this one: nothing runs yet.
             self._set(Phase.PENDING, reason="waiting for its turn to start", qr=None)
         self.task = asyncio.create_task(self._main(), name=f"account-{self.spec.id}")
@@ -153,7 +174,7 @@ class AccountRunner:
 
     async def _loop(self) -> None:
         step = _Next.AGAIN
-        if self.status.phase in (Phase.LOGGED_OUT, Phase.QR_TIMEOUT):
+        if self.status.phase in _WAITING_PHASES:
             step = _Next.WAIT
         while True:
             if self.spec.suspended:
@@ -167,6 +188,9 @@ class AccountRunner:
                 step = _Next.AGAIN if item is None else await self._on_command(item, step)
             elif step is _Next.AGAIN:
                 step = await self._cycle()
+            elif step is _Next.UNLINK:
+                item = await self._next_item(self._delay)
+                step = await self._unlink() if item is None else await self._on_command(item, step)
             if step is _Next.EXIT:
                 return
 
@@ -271,34 +295,161 @@ class AccountRunner:
                 return await self._qr_guard(f"nobody scanned {self.ctx.qr_max_cycles} QR codes")
             self._set(Phase.QR_READY, qr=event.code, qr_expires_at=event.expires_at)
         elif isinstance(event, PairingCode):
+            self._pairing_codes += 1
+            if self._pairing_codes > self.ctx.pairing_max_codes:
+                limit = self.ctx.pairing_max_codes
+                return await self._qr_guard(f"{limit} pairing codes were not entered on the phone")
             self._set(Phase.PAIRING_CODE_READY, pairing_code=event.code)
+        elif isinstance(event, Paired | Connected) and not self._own_phone(event.jid):
+            return await self._wrong_phone(event.jid)
         elif isinstance(event, Paired):
             self._set(Phase.CONNECTING, jid=event.jid, qr=None, qr_expires_at=None)
             self.ctx.vault.backup_soon(self.spec.id, self.session_path)
-        elif isinstance(event, Connected):
-            self._attempt = 0
-            self._qr_cycles = 0
-            self._fresh_link = False
-            stamp = now()
-            self._set(
-                Phase.CONNECTED,
-                jid=event.jid,
-                connected_at=stamp,
-                qr=None,
-                qr_expires_at=None,
-                pairing_code=None,
-                reason=None,
-            )
-            assert self._session is not None
-            self.ctx.on_connected(self.spec.id, self._session)
-            logger.info("connected", extra={"account": self.spec.id})
+        elif isinstance(event, Connected | KeepAliveRestored):
+            self._on_connected(event.jid if isinstance(event, Connected) else self.status.jid)
+        elif isinstance(event, KeepAliveTimeout):
+            self._on_keepalive_lost(event)
+        elif isinstance(event, Disconnected) and event.reason in LINK_TIMEOUTS:
+            return await self._qr_guard("nobody linked the device before WhatsApp's codes ran out")
+        elif isinstance(event, StreamReplaced):
+            return await self._on_replaced()
+        elif isinstance(event, ClientOutdated):
+            return await self._on_outdated(event)
         elif isinstance(event, Disconnected | TemporaryBan):
             return await self._on_lost(event)
         elif isinstance(event, LoggedOut):
             return await self._on_logged_out(event)
         return None
 
+    def _on_connected(self, jid: str | None) -> None:
+        """Connected (again): one outbox sender, however many Connected events come."""
+        was_connected = self.status.phase == Phase.CONNECTED
+        self._attempt = 0
+        self._qr_cycles = 0
+        self._pairing_codes = 0
+        self._fresh_link = False
+        if self._connected_since is None:
+            self._connected_since = time.monotonic()
+        if was_connected and self.status.jid == jid:
+            return
+        self._set(
+            Phase.CONNECTED,
+            jid=jid,
+            connected_at=self.status.connected_at if was_connected else now(),
+            qr=None,
+            qr_expires_at=None,
+            pairing_code=None,
+            reason=None,
+        )
+        assert self._session is not None
+        self.ctx.on_connected(self.spec.id, self._session)
+        logger.info("connected", extra={"account": self.spec.id})
+
+    def _on_keepalive_lost(self, event: KeepAliveTimeout) -> None:
+        """The stream may be dead; whatsmeow recovers it (or ends it) by itself."""
+        if self.status.phase != Phase.CONNECTED:
+            return
+        self.ctx.on_disconnected(self.spec.id)
+        self._set(
+            Phase.RECONNECTING,
+            reason=(
+                f"WhatsApp stopped answering keepalive pings ({event.error_count} missed); "
+                "waiting for the stream to recover"
+            ),
+        )
+
+    def _own_phone(self, jid: str) -> bool:
+        return not jid or jid_to_phone(jid) == self.spec.phone
+
+    async def _wrong_phone(self, jid: str) -> _Next:
+        """Another phone linked this device: unlink it at once, and say so."""
+        other = mask_phone(jid_to_phone(jid))
+        self.ctx.on_disconnected(self.spec.id)
+        session, self._session = self._session, None
+        unlinked = "it was unlinked at once"
+        if session is not None:
+            try:
+                await asyncio.wait_for(session.logout(), self.ctx.logout_timeout)
+            except (LogoutError, TimeoutError) as exc:
+                unlinked = f"unlinking it failed ({exc}); remove it on that phone"
+                await self._stop(session)
+        await self.ctx.vault.forget(self.spec.id, self.session_path)
+        await self.ctx.incident(
+            Incident(self.spec.id, "wrong_phone", "high", {"linkedPhone": other})
+        )
+        logger.warning("linked by another phone", extra={"account": self.spec.id})
+        self._set(
+            Phase.LOGGED_OUT,
+            reason=(
+                f"the device was linked by {other}, not by this account's phone "
+                f"{mask_phone(self.spec.phone)}; {unlinked}. Call regenerate-qr and link it "
+                "with the account's phone"
+            ),
+            qr=None,
+            qr_expires_at=None,
+            pairing_code=None,
+            jid=None,
+            connected_at=None,
+        )
+        return _Next.WAIT
+
+    async def _on_replaced(self) -> _Next:
+        """Another client took the session: one retry after a pause, then wait."""
+        stable = (
+            self._connected_since is not None
+            and time.monotonic() - self._connected_since >= self.ctx.replaced_stable
+        )
+        if stable:
+            self._replaced_retried = False
+        self.ctx.on_disconnected(self.spec.id)
+        await self._stop_session()
+        await self.ctx.incident(Incident(self.spec.id, "stream_replaced", "high", {}))
+        lost = Disconnect("stream_replaced", 440, now())
+        if self._replaced_retried:
+            self._set(
+                Phase.REPLACED,
+                reason=(
+                    "another client is using this WhatsApp session (its stream was replaced "
+                    "twice); stop the other client, then call regenerate-qr to take it back"
+                ),
+                last_disconnect=lost,
+                qr=None,
+                qr_expires_at=None,
+            )
+            return _Next.WAIT
+        self._replaced_retried = True
+        self._delay = max(self.ctx.replaced_retry, self.ctx.backoff.delay(self._attempt))
+        self._set(
+            Phase.RECONNECTING,
+            reason=(
+                "another client took over this WhatsApp session (stream replaced); "
+                f"one retry in {self._delay:.0f} s"
+            ),
+            reconnects=self.status.reconnects + 1,
+            last_disconnect=lost,
+            qr=None,
+            qr_expires_at=None,
+        )
+        return _Next.RETRY
+
+    async def _on_outdated(self, event: ClientOutdated) -> _Next:
+        self.ctx.on_disconnected(self.spec.id)
+        await self._stop_session()
+        await self.ctx.incident(Incident(self.spec.id, "client_outdated", "high", {}))
+        self._set(
+            Phase.FAILED,
+            reason=(
+                "WhatsApp refuses this client version as outdated (405); upgrade wafleet to a "
+                "release with a newer WhatsApp library, then restart it or call regenerate-qr"
+            ),
+            last_disconnect=Disconnect(event.reason, event.code, now()),
+            qr=None,
+            qr_expires_at=None,
+        )
+        return _Next.WAIT
+
     async def _on_lost(self, event: Disconnected | TemporaryBan) -> _Next:
+        self._connected_since = None
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
         self._delay = self.ctx.backoff.delay(self._attempt)
@@ -366,6 +517,8 @@ class AccountRunner:
             if self.status.phase == Phase.CONNECTED:
                 raise CommandRefused("the account is connected; there is no QR code to show")
             self._qr_cycles = 0
+            self._pairing_codes = 0
+            self._replaced_retried = False
             self._attempt = 0
             self._fresh_link = self.status.phase == Phase.FAILED  # a backup that will not open
             await self._stop_session()
@@ -382,53 +535,103 @@ class AccountRunner:
             return _Next.AGAIN
         if kind == "delete":
             self.ctx.on_disconnected(self.spec.id)
-            await self._log_out_and_stop()
-            await self.ctx.vault.forget(self.spec.id, self.session_path)
-            return _Next.EXIT
+            step = await self._unlink()
+            if step is _Next.UNLINK:
+                raise UnlinkPending(self.status.reason or "the device is not unlinked yet")
+            return step
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
         return _Next.EXIT
 
     async def _stop_session(self) -> None:
         session, self._session = self._session, None
+        self._connected_since = None
         if session is not None:
-            try:
-                await asyncio.wait_for(session.stop(), self.ctx.stop_timeout)
-            except (TimeoutError, Exception):
-                logger.warning("session did not stop cleanly", extra={"account": self.spec.id})
+            await self._stop(session)
 
-    async def _connect_for_logout(self) -> Session | None:
-        """Open a session only to log the device out (delete of a stopped account)."""
-        if not has_session(self.session_path):
-            return None
-        connected = asyncio.Event()
+    async def _stop(self, session: Session) -> None:
+        try:
+            await asyncio.wait_for(session.stop(), self.ctx.stop_timeout)
+        except (TimeoutError, Exception):
+            logger.warning("session did not stop cleanly", extra={"account": self.spec.id})
 
-        async def sink(event: TransportEvent) -> None:
-            if isinstance(event, Connected):
-                connected.set()
+    # ----- delete: unlink the device, then wipe ------------------------------------------
+    async def _unlink(self) -> _Next:
+        """Log the device out; wipe the session only once WhatsApp confirmed the unlink."""
+        try:
+            await self._log_out()
+        except (LogoutError, TimeoutError) as exc:
+            why = str(exc) or "timed out"
+            self._delay = self.ctx.backoff.delay(self._unlink_attempt)
+            self._unlink_attempt += 1
+            logger.warning(
+                "unlink failed; the session is kept and the logout retried",
+                extra={"account": self.spec.id, "phone": mask_phone(self.spec.phone)},
+            )
+            self._set(
+                Phase.FAILED,
+                reason=(
+                    f"deleting: the device could not be unlinked from WhatsApp ({why}); its "
+                    f"session is kept and the logout is retried in {self._delay:.0f} s"
+                ),
+                qr=None,
+                qr_expires_at=None,
+            )
+            return _Next.UNLINK
+        await self.ctx.vault.forget(self.spec.id, self.session_path)
+        self.deleted = True
+        return _Next.EXIT
 
-        spec = SessionSpec(self.spec.id, self.spec.phone, self.spec.login, self.session_path)
-        session = await self.ctx.transport.open(spec, sink)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(connected.wait(), self.ctx.stop_timeout)
-        if connected.is_set():
-            return session
-        await session.stop()
-        return None
-
-    async def _log_out_and_stop(self) -> None:
+    async def _log_out(self) -> None:
+        """Unlink the device: through the running session, or one opened for it."""
         if self.status.phase != Phase.CONNECTED:
             await self._stop_session()
         session, self._session = self._session, None
         if session is None:
+            if not await asyncio.to_thread(has_session, self.session_path):
+                return  # never linked (or already unlinked): nothing to log out
             session = await self._connect_for_logout()
-        if session is not None:
-            try:
-                await asyncio.wait_for(session.logout(), self.ctx.stop_timeout)
-            except (TimeoutError, Exception):
-                logger.warning(
-                    "logout failed; wiping the session anyway",
-                    extra={"account": self.spec.id, "phone": mask_phone(self.spec.phone)},
-                )
-        self._session = session
-        await self._stop_session()
+        await asyncio.wait_for(session.logout(), self.ctx.logout_timeout)
+
+    async def _connect_for_logout(self) -> Session:
+        """Open a session only to log the device out (delete of a stopped account)."""
+        connected = asyncio.Event()
+        gone: list[LoggedOut] = []
+
+        async def sink(event: TransportEvent) -> None:
+            if isinstance(event, InboundMessage):
+                await self.ctx.inbound(self.spec.id, event)
+            elif isinstance(event, Connected):
+                connected.set()
+            elif isinstance(event, LoggedOut):
+                gone.append(event)
+                connected.set()
+
+        spec = SessionSpec(self.spec.id, self.spec.phone, self.spec.login, self.session_path)
+        session = await self.ctx.transport.open(spec, sink)
+        try:
+            await asyncio.wait_for(connected.wait(), self.ctx.logout_timeout)
+        except TimeoutError:
+            await self._stop(session)
+            raise LogoutError("could not connect to WhatsApp to unlink the device") from None
+        if gone:  # WhatsApp says the device is gone already: that is the unlink
+            await self._stop(session)
+            return _Unlinked()
+        return session
+
+
+class _Unlinked:
+    """A session whose device WhatsApp already removed: logging out is done."""
+
+    async def send_text(self, to_jid: str, text: str) -> str:
+        raise LogoutError("unlinked")
+
+    async def logout(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+# Phases that wait for a command, also across a restart of the connector.
+_WAITING_PHASES = (Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.SUSPENDED, Phase.REPLACED)

@@ -25,8 +25,7 @@ from wafleet.kube.account_cr import (
 from wafleet.kube.client import ACCOUNTS, Conflict, Gone, KubeClient, KubeError, NotFound
 from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.manager import SessionManager, UnknownAccount
-from wafleet_connector.runner import CommandRefused
-from wafleet_connector.sessionfiles import wipe_session
+from wafleet_connector.runner import CommandRefused, UnlinkPending
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +114,29 @@ class ShardSync:
         if CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
             await self._release(name)
             return
+        if name not in self._manager.account_ids():
+            # No runner (e.g. the connector restarted): one unlinks whatever the file holds.
+            self._manager.ensure(spec_of(cr), status_of(cr))
         try:
-            await self._manager.remove(name)  # logs the device out, wipes the session
+            await self._manager.remove(name)  # logs the device out, then wipes the session
+        except UnlinkPending as exc:
+            logger.warning(
+                "delete waits for the device to be unlinked",
+                extra={"account": name, "why": str(exc)},
+            )
+            return  # the runner retries; when it is done, deleted() releases the finalizer
         except UnknownAccount:
-            path = self._manager.config.sessions_dir / f"{name}.db"
-            await asyncio.to_thread(wipe_session, path)
+            pass
+        await self.deleted(name, meta)
+
+    async def deleted(self, name: str, meta: Obj | None = None) -> None:
+        """The device is unlinked and the session wiped: release the finalizer."""
         self._statuses.forget(name)
+        if meta is None:
+            try:
+                meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
+            except NotFound:
+                return
         finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]
         for _ in range(5):
             try:

@@ -148,6 +148,10 @@ EventSink = Callable[[TransportEvent], Awaitable[None]]
 
 FINAL_EVENTS = (Disconnected, LoggedOut, TemporaryBan, StreamReplaced, ClientOutdated)
 
+# Disconnected reasons that mean "nobody linked the device before the codes ran out":
+# not a reconnect, but the QR-loop guard (a new attempt would open a second connection).
+LINK_TIMEOUTS = frozenset({"qr_timeout", "pairing_timeout"})
+
 
 class SendError(Exception):
     """A send failed. ``reached`` tells whether WhatsApp may have received it."""

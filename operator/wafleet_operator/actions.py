@@ -268,7 +268,7 @@ async def orphan_cleanup(
     return None
 
 
-_NOT_RUNNING = {"Pending", "Suspended", "LoggedOut", "QRTimeout", "Failed", None}
+_NOT_RUNNING = {"Pending", "Suspended", "LoggedOut", "QRTimeout", "Replaced", "Failed", None}
 
 
 async def flag_if_shard_silent(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:

@@ -13,9 +13,10 @@ from wafleet.core.models import AccountSpec, AccountStatus
 from wafleet.core.phases import Phase
 from wafleet.sim.service import SimConfig, SimWhatsApp
 from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet_connector.frame_client import Dialer, FrameTimeouts
 from wafleet_connector.manager import ManagerConfig, SessionManager
 from wafleet_connector.outbox import OutboxConfig
-from wafleet_connector.sim_transport import Dialer, SimTransport, local_dialer
+from wafleet_connector.sim_transport import SimTransport, local_dialer
 
 
 @dataclass
@@ -93,7 +94,7 @@ async def open_shard(
     statuses = Statuses()
     manager = SessionManager(
         manager_config(data_dir, **config),
-        SimTransport(dialer or local_dialer(sim)),
+        SimTransport(dialer or local_dialer(sim), FrameTimeouts(stop=1.0)),
         store,
         statuses,
         backups,

@@ -15,6 +15,7 @@ class Phase(StrEnum):
     LOGGED_OUT = "LoggedOut"  # device unlinked; a new link is needed (regenerate-qr)
     QR_TIMEOUT = "QRTimeout"  # QR-loop guard: nobody scanned, waiting for regenerate-qr
     SUSPENDED = "Suspended"  # stopped on request, session kept
+    REPLACED = "Replaced"  # another client took the session; waiting for a command
     FAILED = "Failed"  # cannot run (e.g. unreadable session store); see the reason
 
 
@@ -24,7 +25,7 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.CONNECTING, Phase.SUSPENDED}),
     Phase.CONNECTING: frozenset(
         {*_LINKING, Phase.CONNECTED, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED}
-        | {Phase.QR_TIMEOUT, Phase.PENDING}
+        | {Phase.QR_TIMEOUT, Phase.PENDING, Phase.REPLACED}
     ),
     Phase.QR_READY: frozenset(
         {Phase.QR_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
@@ -36,13 +37,17 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
     ),
     Phase.CONNECTED: frozenset(
         {Phase.CONNECTING, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+        | {Phase.REPLACED}
     ),
+    # Reconnecting -> Connected: a keepalive timeout that whatsmeow recovered by itself.
     Phase.RECONNECTING: frozenset(
-        {Phase.CONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+        {Phase.CONNECTING, Phase.CONNECTED, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+        | {Phase.REPLACED}
     ),
     Phase.LOGGED_OUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.QR_TIMEOUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.SUSPENDED: frozenset({Phase.CONNECTING, Phase.PENDING}),
+    Phase.REPLACED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.FAILED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
 }
 
@@ -77,6 +82,7 @@ LEGACY_STATUS: dict[Phase, str] = {
     Phase.LOGGED_OUT: "logged_out",
     Phase.QR_TIMEOUT: "needs_qr",
     Phase.SUSPENDED: "disconnected",
+    Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
 }
 
@@ -91,6 +97,7 @@ SUMMARY_BUCKET: dict[Phase, str] = {
     Phase.LOGGED_OUT: "needs_qr",
     Phase.QR_TIMEOUT: "needs_qr",
     Phase.SUSPENDED: "disconnected",
+    Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
 }
 

@@ -36,6 +36,8 @@ class Settings:
     backoff_base: float = 1.0  # seconds, first reconnect delay ceiling
     backoff_max: float = 60.0  # seconds, the cap of the reconnect delay
     qr_max_cycles: int = 6  # unscanned QR codes before the QR-loop guard stops
+    pairing_max_codes: int = 3  # pairing codes (each notifies the phone) before it stops
+    logout_timeout: float = 25.0  # seconds a logout waits for WhatsApp to confirm the unlink
     send_rate: float = 1.0  # messages per second per account
     send_burst: int = 5
     max_body_bytes: int = 64 * 1024
@@ -78,6 +80,8 @@ class Settings:
             backoff_base=read.number("BACKOFF_BASE", 1.0, minimum=0.01, maximum=600),
             backoff_max=read.number("BACKOFF_MAX", 60.0, minimum=0.1, maximum=3600),
             qr_max_cycles=read.integer("QR_MAX_CYCLES", 6, minimum=1, maximum=1000),
+            pairing_max_codes=read.integer("PAIRING_MAX_CODES", 3, minimum=1, maximum=20),
+            logout_timeout=read.number("LOGOUT_TIMEOUT", 25.0, minimum=1, maximum=300),
             send_rate=read.number("SEND_RATE", 1.0, minimum=0.01, maximum=100),
             send_burst=read.integer("SEND_BURST", 5, minimum=1, maximum=1000),
             max_body_bytes=read.integer("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 << 20),

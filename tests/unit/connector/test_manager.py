@@ -13,6 +13,7 @@ from wafleet.core.phases import Phase
 from wafleet.sim.service import SimConfig, SimWhatsApp
 from wafleet.sim.wire import Conn
 from wafleet_connector.runner import CommandRefused
+from wafleet_connector.transport import SessionSpec
 
 
 async def test_link_by_qr_then_connected(tmp_path: Path) -> None:
@@ -89,14 +90,34 @@ async def test_disconnect_reconnects_with_backoff_and_no_scan(tmp_path: Path) ->
         await close_shard(shard)
 
 
-async def test_stream_replaced_and_temp_ban(tmp_path: Path) -> None:
-    shard = await open_shard(tmp_path)
+async def test_stream_replaced_retries_once_then_waits_for_a_command(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path, replaced_retry=0.3)
     spec = account(5)
     try:
         await shard.link(spec)
         await shard.sim.fault(spec.phone, "stream_replaced")
-        await shard.wait_for("replaced", lambda: shard.manager.status(spec.id).reconnects == 1)  # type: ignore[union-attr]
+        await shard.wait_phase(spec.id, Phase.RECONNECTING)
+        status = shard.manager.status(spec.id)
+        assert status is not None and "another client took over" in (status.reason or "")
+        assert status.last_disconnect is not None
+        assert status.last_disconnect.reason == "stream_replaced"
+        await shard.wait_phase(spec.id, Phase.CONNECTED)  # the one retry
+        await shard.sim.fault(spec.phone, "stream_replaced")
+        await shard.wait_phase(spec.id, Phase.REPLACED)
+        status = shard.manager.status(spec.id)
+        assert status is not None and "another client is using" in (status.reason or "")
+        assert shard.sim.summary()["live"] == 0  # no reconnect loop against the other client
+        await shard.manager.command(spec.id, "regenerate")  # take it back
         await shard.wait_phase(spec.id, Phase.CONNECTED)
+    finally:
+        await close_shard(shard)
+
+
+async def test_temp_ban_waits_out_the_ban(tmp_path: Path) -> None:
+    shard = await open_shard(tmp_path)
+    spec = account(5)
+    try:
+        await shard.link(spec)
         began = time.monotonic()
         await shard.sim.fault(spec.phone, "temp_ban", seconds=0.5)
         await shard.wait_phase(spec.id, Phase.RECONNECTING)
@@ -171,7 +192,7 @@ async def test_remove_logs_out_and_wipes(tmp_path: Path) -> None:
 async def test_connect_failure_is_a_phase_with_a_reason_and_retried(tmp_path: Path) -> None:
     attempts = 0
 
-    async def refusing_dialer() -> Conn:
+    async def refusing_dialer(spec: SessionSpec) -> Conn:
         nonlocal attempts
         attempts += 1
         raise ConnectionRefusedError("connection refused")

@@ -98,7 +98,6 @@ def test_allowed_moves(current: Phase, new: Phase) -> None:
         (Phase.PENDING, Phase.QR_READY),
         (Phase.CONNECTED, Phase.QR_READY),  # a linked device shows no QR code
         (Phase.CONNECTED, Phase.CONNECTED),
-        (Phase.RECONNECTING, Phase.CONNECTED),  # only through Connecting
         (Phase.LOGGED_OUT, Phase.CONNECTED),  # needs a new link first
         (Phase.LOGGED_OUT, Phase.QR_READY),
         (Phase.QR_TIMEOUT, Phase.QR_READY),  # the guard holds until regenerate-qr
