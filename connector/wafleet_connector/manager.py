@@ -116,6 +116,9 @@ class SessionManager:
         # Called when a delete that had to wait for the unlink has finished on its own
         # (``remove()`` raised UnlinkPending earlier): drop the account's record then.
         self.on_deleted: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        # Called with every status a runner reports, before the debounced writer merges
+        # them (the writer may fold a short Reconnecting into the Connected after it).
+        self.on_status: Callable[[str, AccountStatus], None] | None = None
         self._removing: set[str] = set()
         self._callbacks: set[asyncio.Task[None]] = set()
 
@@ -261,6 +264,8 @@ class SessionManager:
             logger.exception("could not record incident", extra={"type": incident.type})
 
     def _report(self, account_id: str, status: AccountStatus) -> None:
+        if self.on_status is not None:
+            self.on_status(account_id, status)
         self._dirty[account_id] = status
         self._dirty_event.set()
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.process import Standalone, free_port, summary, wait_until
+from support.process import Standalone, summary, wait_until
+from support.process import sim_service as sim_process
 
 pytestmark = pytest.mark.e2e
 
@@ -53,26 +54,8 @@ def test_help_lists_the_commands() -> None:
 
 @pytest.fixture
 def sim_service() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wafleet", "sim", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until("the sim service", up, 20)
+    with sim_process() as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_standalone_against_an_external_sim_over_websocket(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ class Standalone:
     data_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    transport: str = "sim"
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -63,7 +65,7 @@ class Standalone:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "wafleet", "standalone", "--transport", "sim"),
+                *(sys.executable, "-m", "wafleet", "standalone", "--transport", self.transport),
                 *("--port", str(self.port), "--data-dir", str(self.data_dir)),
             ],
             env=env,
@@ -160,3 +162,28 @@ def onboard(client: httpx.Client, numbers: list[str], timeout: float = 90) -> di
 
     wait_until("every QR to be scanned", scan_ready, timeout, interval=0.3)
     return ids
+
+
+@contextlib.contextmanager
+def sim_service() -> Iterator[str]:
+    """``wafleet sim`` as its own process on a free loopback port; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wafleet", "sim", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until("the sim service", up, 20)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)

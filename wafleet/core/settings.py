@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +18,18 @@ TRANSPORTS: tuple[str, ...] = ("neonize", "sim")
 StoreName = Literal["sqlite", "firestore"]
 STORES: tuple[str, ...] = ("sqlite", "firestore")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
+
+
+_GOMEMLIMIT = re.compile(r"^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$")
+
+
+def _gomemlimit(value: str | None) -> str | None:
+    if value is not None and not _GOMEMLIMIT.match(value):
+        raise ConfigError(
+            f"WAFLEET_ENGINE_GOMEMLIMIT={value!r} is not a Go memory limit; use bytes with an "
+            "optional B, KiB, MiB, GiB or TiB suffix, e.g. 400MiB"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,9 @@ class Settings:
     backup_key: str | None = None  # base64 of 32 bytes (AES-256-GCM) for session backups
     backup_key_file: Path | None = None  # the same, read from a file (a mounted Secret)
     backup_key_id: str = "k1"  # stored with each backup, to know which key opens it
+    engine_sessions_per_worker: int = 8  # neonize sessions per engine worker process
+    engine_gomemlimit: str | None = None  # GOMEMLIMIT of each worker, e.g. "400MiB"
+    engine_library: str = "neonize"  # "module:function" runs a stand-in Go library (tests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -93,6 +109,11 @@ class Settings:
             backup_key=read.optional("BACKUP_KEY"),
             backup_key_file=None if key_file is None else Path(key_file),
             backup_key_id=read.string("BACKUP_KEY_ID", "k1"),
+            engine_sessions_per_worker=read.integer(
+                "ENGINE_SESSIONS_PER_WORKER", 8, minimum=1, maximum=1000
+            ),
+            engine_gomemlimit=_gomemlimit(read.optional("ENGINE_GOMEMLIMIT")),
+            engine_library=read.string("ENGINE_LIBRARY", "neonize"),
         )
         if settings.store == "firestore" and settings.firestore_project is None:
             raise ConfigError(

@@ -1,0 +1,194 @@
+"""Engine workers as real processes: a dead worker takes only its own sessions with it.
+
+The connector side (session manager, journal, outbox) runs in this test's process; the
+sessions run in worker processes with the strict fake Go library (``support.fake_go``)
+against a ``wafleet sim`` process, so the frames, the Go-side semantics (receipts before
+Python sees a message, unlocked maps) and the process boundaries are all real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.engine import (
+    TESTS_DIR,
+    EngineShard,
+    close_engine_shard,
+    engine_config,
+    open_engine_shard,
+)
+from support.process import sim_service, wait_until
+from support.shard import account
+from wafleet.core.phases import Phase
+
+pytestmark = [pytest.mark.neonize, pytest.mark.e2e]
+
+
+@pytest.fixture
+def sim_url() -> Iterator[str]:
+    with sim_service() as url:
+        yield url
+
+
+@pytest.fixture
+async def shard(tmp_path: Path, sim_url: str) -> AsyncIterator[EngineShard]:
+    shard = await open_engine_shard(tmp_path, sim_url)
+    try:
+        yield shard
+    finally:
+        await close_engine_shard(shard)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+async def send_inbound(shard: EngineShard, to: str, texts: list[str]) -> list[str]:
+    ids = []
+    for text in texts:
+        response = await shard.sim.post(
+            "/sim/messages", json={"from": "+40799000001", "to": to, "text": text}
+        )
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["messageId"])
+    return ids
+
+
+async def stored_texts(shard: EngineShard, account_id: str) -> list[str]:
+    threads = await shard.store.list_threads(account_id=account_id, thread_id=None, limit=1000)
+    return [m.body for t in threads for m in t.messages if m.direction == "inbound"]
+
+
+async def wait_stored(shard: EngineShard, wanted: dict[str, str]) -> None:
+    """Until each account's store holds its wanted text (the journal forwards in batches)."""
+    for _ in range(300):
+        await shard.manager.journal.flush()
+        texts = {a: await stored_texts(shard, a) for a in wanted}
+        if all(text in texts[a] for a, text in wanted.items()):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not all stored: {wanted}")
+
+
+async def test_a_killed_worker_takes_only_its_own_sessions(shard: EngineShard) -> None:
+    specs = [account(n) for n in range(1, 7)]  # 2 per worker: 3 workers
+    for spec in specs:
+        await shard.link(spec)
+    pids = {spec.id: shard.worker_pid(spec.id) for spec in specs}
+    assert len(set(pids.values())) == 3, pids
+    victim_pid = pids[specs[0].id]
+    victims = {spec.id for spec in specs if pids[spec.id] == victim_pid}
+    survivors = [spec for spec in specs if spec.id not in victims]
+    linked_at = {spec.id: len(shard.history.phases[spec.id]) for spec in specs}
+
+    async def traffic(round_: int) -> None:
+        for spec in specs:
+            await send_inbound(shard, spec.phone, [f"{spec.id} r{round_} m{i}" for i in range(5)])
+
+    sender = asyncio.create_task(
+        asyncio.gather(*(traffic(r) for r in range(4)))  # 20 messages per account
+    )
+    await asyncio.sleep(0.3)
+    os.kill(victim_pid, signal.SIGKILL)  # a Go fatal error or an OOM kill looks the same
+    await sender
+
+    for spec in specs:
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+        assert shard.worker_pid(spec.id) != victim_pid
+    # Sessions of the other workers never left Connected.
+    for spec in survivors:
+        assert shard.history.phases[spec.id][linked_at[spec.id] - 1 :] == [Phase.CONNECTED]
+    # The killed worker's sessions came back from their files: no QR, no new device.
+    for spec in specs:
+        after = shard.history.phases[spec.id][linked_at[spec.id] :]
+        assert Phase.QR_READY not in after, after
+        assert await shard.devices(spec.phone) == 1
+    assert all(shard.history.phases[v][linked_at[v] :] for v in victims), "no reconnect seen"
+    # Messages after the crash reach every account; nothing journaled is lost or doubled.
+    for spec in specs:
+        await send_inbound(shard, spec.phone, [f"{spec.id} after"])
+    await wait_stored(shard, {spec.id: f"{spec.id} after" for spec in specs})
+    for spec in survivors:
+        texts = await stored_texts(shard, spec.id)
+        assert len(texts) == len(set(texts)) == 21  # all 20 + 1, once each
+    for victim in victims:
+        texts = await stored_texts(shard, victim)
+        assert len(texts) == len(set(texts)), "a message was stored twice"
+        assert f"{victim} after" in texts
+
+
+async def test_a_worker_that_keeps_dying_is_restarted_with_growing_pauses(
+    tmp_path: Path, sim_url: str
+) -> None:
+    engine = engine_config(tmp_path, sim_url, library="support.engine_stubs:die_at_start")
+    shard = await open_engine_shard(tmp_path, sim_url, engine=engine)
+    spec = account(1)
+    try:
+        shard.manager.ensure(spec)
+        supervisor = shard.transport.supervisor
+        await shard.wait_for(
+            "three restarts", lambda: any(w.restarts >= 3 for w in supervisor.stats())
+        )
+        delays = supervisor.stats()[0].delays
+        assert delays[2] > delays[0] >= 0.2, delays  # restart.base 0.2: equal jitter
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.phase in (Phase.RECONNECTING, Phase.CONNECTING)
+        assert status.last_disconnect is not None
+    finally:
+        await close_engine_shard(shard)
+
+
+async def test_workers_get_gomemlimit_and_end_with_the_connector(
+    tmp_path: Path, sim_url: str
+) -> None:
+    """SIGKILL the connector: its workers see their stdin close and exit too."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        sys.path.insert(0, {str(TESTS_DIR)!r})
+        from pathlib import Path
+        from support.engine import engine_config
+        from wafleet_connector.engine.supervisor import EngineSupervisor
+        from wafleet_connector.transport import SessionSpec
+
+        async def main():
+            data = Path({str(tmp_path)!r})
+            cfg = engine_config(
+                data, {sim_url!r}, gomemlimit="123MiB", library="neonize", neonize={{}}
+            )
+            sup = EngineSupervisor(cfg)
+            session = data / "sessions" / "wa-one.db"
+            spec = SessionSpec("wa-one", "+40712000001", "qr", session)
+            await sup.dial(spec)
+            print(sup.stats()[0].pid, flush=True)
+            await asyncio.sleep(3600)
+
+        asyncio.run(main())
+        """
+    )
+    (tmp_path / "sessions").mkdir()
+    connector = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert connector.stdout is not None
+        worker_pid = int(connector.stdout.readline())
+        environ = Path(f"/proc/{worker_pid}/environ").read_bytes().split(b"\0")
+        assert b"GOMEMLIMIT=123MiB" in environ
+        connector.send_signal(signal.SIGKILL)
+        connector.wait(10)
+        wait_until("the orphaned worker to exit", lambda: not alive(worker_pid), 15)
+    finally:
+        connector.kill()
+        connector.wait(10)
