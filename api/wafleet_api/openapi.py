@@ -8,6 +8,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from wafleet import __version__
+from wafleet.sim.faults import FAULT_KINDS as SIM_FAULTS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _ACCOUNT = {"$ref": "#/components/schemas/Account"}
@@ -142,7 +143,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "Simulated phone: scan a QR code, linking the device showing it",
         "security": [],
         "requestBody": _body({"qr": _STR, "phone": _STR}, ["qr", "phone"]),
-        "responses": {"200": _json(_OBJ), **_errors(400, 404)},
+        "responses": {"200": _json(_OBJ), **_errors(400, 404, 409)},
     },
     ("post", "/sim/pair"): {
         "summary": "Simulated phone: enter a pairing code",
@@ -153,8 +154,16 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/sim/messages"): {
         "summary": "Simulated contact: send a message to a linked account",
         "security": [],
-        "requestBody": _body({"from": _STR, "to": _STR, "text": _STR}, ["from", "to", "text"]),
-        "responses": {"200": _json(_OBJ), **_errors(400, 404)},
+        "requestBody": _body(
+            {
+                "from": _STR,
+                "to": _STR,
+                "text": _STR,
+                "addressing": {"enum": ["pn", "lid", "lid_only"]},
+            },
+            ["from", "to", "text"],
+        ),
+        "responses": {"200": _json(_OBJ), **_errors(400, 404, 409)},
     },
     ("get", "/sim/messages"): {
         "summary": "What a simulated phone received",
@@ -163,12 +172,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": _json(_OBJ), **_errors(400)},
     },
     ("post", "/sim/faults"): {
-        "summary": "Inject a fault: disconnect, logout, stream_replaced, temp_ban",
+        "summary": "Inject a fault: " + ", ".join(SIM_FAULTS),
         "security": [],
         "requestBody": _body(
             {
                 "phone": _STR,
-                "kind": {"enum": ["disconnect", "logout", "stream_replaced", "temp_ban"]},
+                "kind": {"enum": list(SIM_FAULTS)},
                 "seconds": {"type": "number"},
             },
             ["phone", "kind"],
@@ -180,6 +189,26 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "security": [],
         "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _STR}],
         "responses": {"200": _json(_OBJ), **_errors(400)},
+    },
+    ("post", "/sim/read"): {
+        "summary": "Simulated phone: read its messages (all, or one account's): read receipts",
+        "security": [],
+        "requestBody": _body({"phone": _STR, "from": _STR}, ["phone"]),
+        "responses": {"200": _json(_OBJ), **_errors(400, 409)},
+    },
+    ("post", "/sim/numbers"): {
+        "summary": "Mark a phone number as on / not on WhatsApp",
+        "security": [],
+        "requestBody": _body(
+            {"phone": _STR, "registered": {"type": "boolean"}}, ["phone", "registered"]
+        ),
+        "responses": {"200": _json(_OBJ), **_errors(400, 409)},
+    },
+    ("get", "/sim/lid"): {
+        "summary": "The LID jid (<digits>@lid) of a simulated phone",
+        "security": [],
+        "parameters": [{"name": "phone", "in": "query", "required": True, "schema": _STR}],
+        "responses": {"200": _json(_OBJ), **_errors(400, 409)},
     },
     ("get", "/sim/status"): {
         "summary": "The simulator's counters",

@@ -6,7 +6,6 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,19 +14,25 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from wafleet.core.http import (
-    ApiError,
-    api_error_handler,
-    field_str,
-    http_error_handler,
-    read_json_object,
+from wafleet.core.http import ApiError, api_error_handler, http_error_handler
+from wafleet.sim.faults import FAULT_KINDS, MAX_FAULT_SECONDS, TIMED_FAULTS
+from wafleet.sim.inputs import (
+    ascii_field,
+    bool_field,
+    choice_field,
+    phone_field,
+    query_phone,
+    read_object,
+    seconds_field,
+    text_field,
 )
-from wafleet.core.phones import InvalidPhone, normalize_phone
+from wafleet.sim.messaging import ADDRESSING
+from wafleet.sim.model import MAX_TEXT
 from wafleet.sim.service import SimError, SimWhatsApp
 from wafleet.sim.wire import ConnClosed, Frame
 
 MAX_BODY = 64 * 1024
-FAULTS = ("disconnect", "logout", "stream_replaced", "temp_ban")
+FAULTS = FAULT_KINDS
 
 
 def _sim(request: Request | WebSocket) -> SimWhatsApp:
@@ -35,34 +40,14 @@ def _sim(request: Request | WebSocket) -> SimWhatsApp:
     return sim
 
 
-def _phone(data: dict[str, Any], name: str) -> str:
-    try:
-        return normalize_phone(field_str(data, name, required=True, max_length=40))
-    except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", f"field '{name}': {exc}") from None
-
-
-def _query_phone(request: Request) -> str:
-    raw = request.query_params.get("phone")
-    if raw is None:
-        raise ApiError(400, "missing_field", "query parameter 'phone' is required")
-    if raw.startswith(" "):  # an unescaped "+" in a query string arrives as a space
-        raw = "+" + raw.lstrip()
-    try:
-        phone = normalize_phone(raw)
-    except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", f"query parameter 'phone': {exc}") from None
-    return phone
-
-
 def _refused(exc: SimError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
 
 async def scan(request: Request) -> Response:
-    data = await read_json_object(request, MAX_BODY)
-    qr = field_str(data, "qr", required=True, max_length=1024)
-    phone = _phone(data, "phone")
+    data = await read_object(request, MAX_BODY)
+    qr = ascii_field(data, "qr", max_length=1024)
+    phone = phone_field(data, "phone")
     try:
         device = _sim(request).scan(qr, phone)
     except SimError as exc:
@@ -71,9 +56,9 @@ async def scan(request: Request) -> Response:
 
 
 async def pair(request: Request) -> Response:
-    data = await read_json_object(request, MAX_BODY)
-    code = field_str(data, "code", required=True, max_length=16)
-    phone = _phone(data, "phone")
+    data = await read_object(request, MAX_BODY)
+    code = ascii_field(data, "code", max_length=16)
+    phone = phone_field(data, "phone")
     try:
         device = _sim(request).pair(code, phone)
     except SimError as exc:
@@ -82,32 +67,64 @@ async def pair(request: Request) -> Response:
 
 
 async def post_message(request: Request) -> Response:
-    data = await read_json_object(request, MAX_BODY)
-    sender, to = _phone(data, "from"), _phone(data, "to")
-    text = field_str(data, "text", required=True, max_length=65536)
+    data = await read_object(request, MAX_BODY)
+    sender, to = phone_field(data, "from"), phone_field(data, "to")
+    text = text_field(data, "text", max_length=MAX_TEXT)
+    addressing = choice_field(data, "addressing", ADDRESSING, default="pn")
     try:
-        message_id = await _sim(request).deliver(sender, to, text)
+        message_id = await _sim(request).deliver(sender, to, text, addressing)
     except SimError as exc:
         raise _refused(exc) from None
     return JSONResponse({"success": True, "id": message_id})
 
 
 async def get_messages(request: Request) -> Response:
-    phone = _query_phone(request)
+    phone = query_phone(request)
     return JSONResponse({"success": True, "messages": _sim(request).received(phone)})
 
 
+async def post_read(request: Request) -> Response:
+    data = await read_object(request, MAX_BODY)
+    reader = phone_field(data, "phone")
+    sender = phone_field(data, "from") if data.get("from") is not None else None
+    try:
+        count = await _sim(request).read(reader, sender)
+    except SimError as exc:
+        raise _refused(exc) from None
+    return JSONResponse({"success": True, "read": count})
+
+
+async def post_number(request: Request) -> Response:
+    data = await read_object(request, MAX_BODY)
+    phone = phone_field(data, "phone")
+    registered = bool_field(data, "registered")
+    try:
+        _sim(request).set_registered(phone, registered)
+    except SimError as exc:
+        raise _refused(exc) from None
+    return JSONResponse({"success": True, "phone": phone, "registered": registered})
+
+
+async def get_lid(request: Request) -> Response:
+    phone = query_phone(request)
+    try:
+        lid = _sim(request).lid(phone)
+    except SimError as exc:
+        raise _refused(exc) from None
+    return JSONResponse({"success": True, "phone": phone, "lid": lid})
+
+
 async def post_fault(request: Request) -> Response:
-    data = await read_json_object(request, MAX_BODY)
-    phone = _phone(data, "phone")
-    kind = field_str(data, "kind", required=True, max_length=32)
-    if kind not in FAULTS:
-        raise ApiError(400, "invalid_field", f"field 'kind' must be one of: {', '.join(FAULTS)}")
-    seconds = data.get("seconds")
-    if seconds is not None and (
-        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0
-    ):
-        raise ApiError(400, "invalid_field", "field 'seconds' must be a positive number")
+    data = await read_object(request, MAX_BODY)
+    phone = phone_field(data, "phone")
+    kind = choice_field(data, "kind", FAULT_KINDS)
+    seconds = seconds_field(data, "seconds", maximum=MAX_FAULT_SECONDS)
+    if seconds is not None and kind not in TIMED_FAULTS:
+        raise ApiError(
+            400,
+            "invalid_field",
+            f"field 'seconds' applies only to the kinds: {', '.join(TIMED_FAULTS)}",
+        )
     try:
         affected = await _sim(request).fault(phone, kind, seconds)
     except SimError as exc:
@@ -116,7 +133,7 @@ async def post_fault(request: Request) -> Response:
 
 
 async def get_devices(request: Request) -> Response:
-    phone = _query_phone(request)
+    phone = query_phone(request)
     devices = [{"id": d.id, "jid": d.jid} for d in _sim(request).devices_of(phone)]
     return JSONResponse({"success": True, "devices": devices})
 
@@ -171,6 +188,9 @@ def sim_routes() -> list[BaseRoute]:
         Route("/sim/messages", post_message, methods=["POST"]),
         Route("/sim/messages", get_messages, methods=["GET"]),
         Route("/sim/faults", post_fault, methods=["POST"]),
+        Route("/sim/read", post_read, methods=["POST"]),
+        Route("/sim/numbers", post_number, methods=["POST"]),
+        Route("/sim/lid", get_lid, methods=["GET"]),
         Route("/sim/status", sim_status, methods=["GET"]),
         Route("/sim/devices", get_devices, methods=["GET"]),
         WebSocketRoute("/sim/ws", device_stream),

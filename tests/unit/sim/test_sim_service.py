@@ -3,124 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from unit.sim.harness import (
+    CONTACT,
+    CONTACT_JID,
+    JID,
+    PHONE,
+    QR_HELLO,
+    Harness,
+    parse_wall,
+    running,
+    wait_until,
+)
 
 from wafleet.sim.service import PAIRING_ALPHABET, SimConfig, SimError, SimWhatsApp
-from wafleet.sim.wire import Conn, Frame, pipe
-
-WAIT = 5.0
-QUIET = 0.2
-PHONE = "+40712000001"
-JID = "40712000001@s.whatsapp.net"
-CONTACT = "+40799000001"
-CONTACT_JID = "40799000001@s.whatsapp.net"
-QR_HELLO: Frame = {"type": "hello", "device": None, "login": "qr"}
-
-
-@dataclass
-class Client:
-    conn: Conn
-    task: asyncio.Task[None]
-
-    async def recv(self, timeout: float = WAIT) -> Frame | None:
-        return await asyncio.wait_for(self.conn.recv(), timeout)
-
-    async def expect(self, kind: str, timeout: float = WAIT) -> Frame:
-        frame = await self.recv(timeout)
-        assert frame is not None, f"stream closed while waiting for {kind!r}"
-        assert frame["type"] == kind, f"expected {kind!r}, got {frame}"
-        return frame
-
-    async def expect_closed(self, timeout: float = WAIT) -> None:
-        frame = await self.recv(timeout)
-        assert frame is None, f"expected the stream to close, got {frame}"
-        await asyncio.wait_for(asyncio.shield(self.task), timeout)
-
-    async def expect_quiet(self, seconds: float = QUIET) -> None:
-        with contextlib.suppress(TimeoutError):
-            frame = await self.recv(seconds)
-            raise AssertionError(f"expected no frame, got {frame}")
-
-    async def send(self, frame: Frame) -> None:
-        await self.conn.send(frame)
-
-    async def hang_up(self) -> None:
-        """The device goes away; its server side finishes."""
-        await self.conn.close()
-        await asyncio.wait_for(asyncio.shield(self.task), WAIT)
-
-
-@dataclass
-class Harness:
-    sim: SimWhatsApp
-    clients: list[Client] = field(default_factory=list)
-
-    async def connect(self, hello: Frame) -> Client:
-        client_end, server_end = pipe()
-        task = asyncio.create_task(self.sim.serve(server_end), name="sim-serve")
-        client = Client(client_end, task)
-        self.clients.append(client)
-        await client.send(hello)
-        return client
-
-    async def resume(self, device: dict[str, Any]) -> Client:
-        return await self.connect({"type": "hello", "device": device})
-
-    async def link_by_qr(self, phone: str = PHONE) -> tuple[Client, dict[str, Any]]:
-        client = await self.connect(QR_HELLO)
-        qr = await client.expect("qr")
-        self.sim.scan(qr["code"], phone)
-        paired = await client.expect("paired")
-        await client.expect("connected")
-        return client, paired["device"]
-
-    async def aclose(self) -> None:
-        await self.sim.close()
-        for client in self.clients:
-            await client.conn.close()
-            client.task.cancel()
-        for client in self.clients:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(client.task, WAIT)
-
-
-async def wait_until(what: str, check: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def running(config: SimConfig) -> AsyncIterator[Harness]:
-    harness = Harness(SimWhatsApp(config))
-    await harness.sim.start()
-    try:
-        yield harness
-    finally:
-        await harness.aclose()
-
-
-@pytest.fixture
-async def h() -> AsyncIterator[Harness]:
-    async with running(SimConfig(qr_first_ttl=30, qr_ttl=30)) as harness:
-        yield harness
-
-
-def parse_wall(stamp: str) -> datetime:
-    assert stamp.endswith("Z"), stamp
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+from wafleet.sim.wire import Frame
 
 
 # ----- QR linking ----------------------------------------------------------------------------
@@ -345,6 +248,7 @@ async def test_bad_send_frame_is_answered_with_send_error(h: Harness, frame: Fra
     await client.send(frame)
     error = await client.expect("send_error")
     assert error["ref"] == "r2"
+    assert error["reached"] is False
     assert h.sim.received(CONTACT) == []
 
 
@@ -377,6 +281,11 @@ async def test_fault_logout_removes_the_device(h: Harness) -> None:
 async def test_device_logout_frame_removes_the_device(h: Harness) -> None:
     client, device = await h.link_by_qr()
     await client.send({"type": "logout"})
+    assert await client.expect("logged_out") == {
+        "type": "logged_out",
+        "reason": "logout",
+        "code": 401,
+    }
     await client.expect_closed()
     assert h.sim.devices == {}
     later = await h.resume(device)
