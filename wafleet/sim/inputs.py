@@ -17,11 +17,8 @@ def _invalid(message: str) -> ApiError:
 
 
 async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; a body nested too deeply for the parser is a 400 too."""
-    try:
-        return await read_json_object(request, max_bytes)
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "request body is nested too deeply") from None
+    """The body as a JSON object (a body nested too deeply for the parser is a 400 too)."""
+    return await read_json_object(request, max_bytes)
 
 
 def text_field(data: dict[str, Any], name: str, *, max_length: int) -> str:

@@ -34,6 +34,14 @@ NOT_OBJECT = "request body must be a JSON object"
 
 
 @pytest.mark.parametrize(("path", "limit"), BODY_ROUTES)
+def test_a_body_nested_too_deeply_is_a_400(client: TestClient, path: str, limit: int) -> None:
+    depth = min(limit // 2 - 2, 50_000)
+    content = b"[" * depth + b"]" * depth
+    response = client.post(path, content=content, headers={"content-type": "application/json"})
+    assert_error(response, 400, "invalid_json", "request body is nested too deeply")
+
+
+@pytest.mark.parametrize(("path", "limit"), BODY_ROUTES)
 @pytest.mark.parametrize(
     ("content", "message"),
     [
