@@ -324,18 +324,19 @@ class AccountRunner:
     def _on_connected(self, jid: str | None) -> None:
         """Connected (again): one outbox sender, however many Connected events come."""
         was_connected = self.status.phase == Phase.CONNECTED
+        same_stream = self._connected_since is not None  # e.g. a keepalive that recovered
         self._attempt = 0
         self._qr_cycles = 0
         self._pairing_codes = 0
         self._fresh_link = False
-        if self._connected_since is None:
+        if not same_stream:
             self._connected_since = time.monotonic()
         if was_connected and self.status.jid == jid:
             return
         self._set(
             Phase.CONNECTED,
             jid=jid,
-            connected_at=self.status.connected_at if was_connected else now(),
+            connected_at=self.status.connected_at if same_stream else now(),
             qr=None,
             qr_expires_at=None,
             pairing_code=None,
@@ -536,8 +537,8 @@ class AccountRunner:
         if kind == "delete":
             self.ctx.on_disconnected(self.spec.id)
             step = await self._unlink()
-            if step is _Next.UNLINK:
-                raise UnlinkPending(self.status.reason or "the device is not unlinked yet")
+            if step is _Next.UNLINK:  # the caller learns it now; the runner keeps trying
+                command.finish(UnlinkPending(self.status.reason or "the device is not unlinked"))
             return step
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
