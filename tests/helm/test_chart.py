@@ -34,6 +34,7 @@ VALUES = [
     "namespaced",
     "custom-resources-security",
     "sim-demo",
+    "engine",
 ]
 COMPONENTS = ("operator", "api", "connector")
 ACCOUNTS = "whatsappaccounts"

@@ -197,6 +197,63 @@ WAFLEET_SIM_URL: the chart's simulator, or config.simUrl.
 {{- end }}
 
 {{/*
+A Kubernetes memory quantity in MiB (a float printed in full, e.g. "1907.3486328125"):
+plain bytes ("1073741824", or 1.073741824e+09 as a values file's number), an exponent
+("1e9"), a decimal suffix (k, M, G, T, P, E; m, u, n), a binary one (Ki, Mi, Gi, Ti, Pi,
+Ei), with decimals ("1.5Gi"). Call with (dict "quantity" q "name" "the value's path").
+*/}}
+{{- define "wafleet.memoryMiB" -}}
+{{- $quantity := toString .quantity | trim }}
+{{- $number := regexFind `^([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?` $quantity }}
+{{- $suffix := trimPrefix $number $quantity }}
+{{- $units := dict
+    "" 1 "m" 0.001 "u" 0.000001 "n" 0.000000001
+    "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000
+    "P" 1000000000000000 "E" 1000000000000000000
+    "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776
+    "Pi" 1125899906842624 "Ei" 1152921504606846976 }}
+{{- if or (not $number) (not (hasKey $units $suffix)) (and (regexMatch "[eE]" $number) $suffix) }}
+{{- fail (printf "%s (%q) is not a Kubernetes quantity: use bytes, or a number with a suffix such as Mi, Gi, M or G (e.g. 1Gi, 1.5Gi, 2G, 3000Mi)" .name $quantity) }}
+{{- end }}
+{{- printf "%v" (divf (mulf (float64 $number) (index $units $suffix)) 1048576) }}
+{{- end }}
+
+{{/*
+Engine worker processes a full connector shard runs:
+ceil(sharding.sessionsPerShard / connector.engine.sessionsPerWorker).
+*/}}
+{{- define "wafleet.engineWorkers" -}}
+{{- $sessions := int .Values.sharding.sessionsPerShard }}
+{{- $perWorker := int .Values.connector.engine.sessionsPerWorker }}
+{{- div (sub (add $sessions $perWorker) 1) $perWorker }}
+{{- end }}
+
+{{/*
+WAFLEET_ENGINE_GOMEMLIMIT of the connector (the GOMEMLIMIT of each engine worker), or
+nothing. connector.engine.gomemlimit wins; empty, it is derived from the connector's
+memory limit: floor(limit_MiB * 70 / 100 / workers) MiB, workers from
+"wafleet.engineWorkers" (30% of the limit stays for the connector process and the Python
+part of each worker). No memory limit: nothing. Under 64MiB the render fails with
+transport neonize (with sim no worker runs: the variable is left out).
+*/}}
+{{- define "wafleet.engineGomemlimit" -}}
+{{- $engine := .Values.connector.engine }}
+{{- $limits := (.Values.connector.resources | default dict).limits | default dict }}
+{{- if $engine.gomemlimit }}
+{{- $engine.gomemlimit }}
+{{- else if and (hasKey $limits "memory") (ne (toString $limits.memory) "<nil>") (ne (toString $limits.memory) "") }}
+{{- $limitMiB := float64 (include "wafleet.memoryMiB" (dict "quantity" $limits.memory "name" "connector.resources.limits.memory")) }}
+{{- $workers := int (include "wafleet.engineWorkers" .) }}
+{{- $perWorker := int (floor (divf (mulf $limitMiB 70) (mul 100 $workers))) }}
+{{- if ge $perWorker 64 }}
+{{- printf "%dMiB" $perWorker }}
+{{- else if eq .Values.config.transport "neonize" }}
+{{- fail (printf "connector.engine: the GOMEMLIMIT derived for each engine worker is %dMiB, under the 64MiB minimum: 70%% of connector.resources.limits.memory (%v) shared by %d workers (ceil(sharding.sessionsPerShard %v / connector.engine.sessionsPerWorker %v)). Raise connector.resources.limits.memory or connector.engine.sessionsPerWorker, or set connector.engine.gomemlimit" $perWorker $limits.memory $workers .Values.sharding.sessionsPerShard $engine.sessionsPerWorker) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks across values that the JSON schema cannot express; a failure names the values.
 */}}
 {{- define "wafleet.validate" -}}
