@@ -33,11 +33,11 @@ def render_env(
     return connector_env(chart.render(*values, sets=sets, extra=extra))
 
 
-def test_defaults_give_four_workers_a_share_of_the_1gi_limit(chart: HelmChart) -> None:
-    # 1Gi, 25 sessions per shard, 8 per worker: 4 workers, floor(1024 * 0.7 / 4) = 179
+def test_defaults_give_three_workers_a_share_of_the_1gi_limit(chart: HelmChart) -> None:
+    # 1Gi, 25 sessions per shard, 10 per worker: 3 workers, floor(1024 * 0.7 / 3) = 238
     env = render_env(chart)
-    assert env[SESSIONS] == "8"
-    assert env[GOMEMLIMIT] == "179MiB"
+    assert env[SESSIONS] == "10"
+    assert env[GOMEMLIMIT] == "238MiB"
 
 
 def test_the_engine_values_file(chart: HelmChart) -> None:
@@ -50,16 +50,16 @@ def test_the_engine_values_file(chart: HelmChart) -> None:
 @pytest.mark.parametrize(
     ("memory", "expected"),
     [
-        ("1.5Gi", "268MiB"),  # 1536 MiB * 0.7 / 4 = 268.8
-        ("2G", "333MiB"),  # 2e9 B = 1907.35 MiB; * 0.7 / 4 = 333.79
-        ("3000Mi", "525MiB"),  # exactly 525
-        ("1073741824", "179MiB"),  # plain bytes: 1Gi
-        ("2147483648", "358MiB"),  # plain bytes: 2Gi, 1433.6 / 4 = 358.4
-        ("2000000k", "333MiB"),  # = 2G
-        ("1048576Ki", "179MiB"),  # = 1Gi
-        ("0.5Ti", "91750MiB"),  # 524288 MiB * 0.7 / 4 = 91750.4
-        ("1e9", "166MiB"),  # 953.67 MiB * 0.7 / 4 = 166.89
-        ("366Mi", "64MiB"),  # 64.05: just at the minimum
+        ("1.5Gi", "358MiB"),  # 1536 MiB * 0.7 / 3 = 358.4
+        ("2G", "445MiB"),  # 2e9 B = 1907.35 MiB; * 0.7 / 3 = 445.05
+        ("3000Mi", "700MiB"),  # exactly 700
+        ("1073741824", "238MiB"),  # plain bytes: 1Gi
+        ("2147483648", "477MiB"),  # plain bytes: 2Gi, 1433.6 / 3 = 477.87
+        ("2000000k", "445MiB"),  # = 2G
+        ("1048576Ki", "238MiB"),  # = 1Gi
+        ("0.5Ti", "122333MiB"),  # 524288 MiB * 0.7 / 3 = 122333.87
+        ("1e9", "222MiB"),  # 953.67 MiB * 0.7 / 3 = 222.52
+        ("275Mi", "64MiB"),  # 64.17: just at the minimum
     ],
 )
 def test_gomemlimit_is_derived_from_every_quantity_form(
@@ -75,21 +75,22 @@ def test_a_memory_limit_written_as_a_number_in_a_values_file(
     """YAML numbers reach the templates as floats (1.073741824e+09), not as "1073741824"."""
     values = tmp_path / "bytes.yaml"
     values.write_text("connector:\n  resources:\n    limits:\n      memory: 3221225472\n")
-    # 3Gi: 3072 MiB * 0.7 / 4 = 537.6
-    assert render_env(chart, values)[GOMEMLIMIT] == "537MiB"
+    # 3Gi: 3072 MiB * 0.7 / 3 = 716.8
+    assert render_env(chart, values)[GOMEMLIMIT] == "716MiB"
     values.write_text("connector:\n  resources:\n    limits:\n      memory: 1.5e9\n")
-    # 1430.51 MiB * 0.7 / 4 = 250.34
-    assert render_env(chart, values)[GOMEMLIMIT] == "250MiB"
+    # 1430.51 MiB * 0.7 / 3 = 333.79
+    assert render_env(chart, values)[GOMEMLIMIT] == "333MiB"
 
 
 @pytest.mark.parametrize(
     ("sets", "workers", "expected"),
     [
-        (["connector.engine.sessionsPerWorker=10"], 3, "238MiB"),  # ceil(25 / 10): 716.8 / 3
+        (["connector.engine.sessionsPerWorker=8"], 4, "179MiB"),  # ceil(25 / 8): 716.8 / 4
         (["connector.engine.sessionsPerWorker=25"], 1, "716MiB"),
         (["connector.engine.sessionsPerWorker=1000"], 1, "716MiB"),  # more than a shard holds
         (["connector.engine.sessionsPerWorker=1"], 25, "28MiB"),  # refused below
-        (["sharding.sessionsPerShard=40"], 5, "143MiB"),  # ceil(40 / 8): 716.8 / 5
+        (["sharding.sessionsPerShard=40"], 4, "179MiB"),  # ceil(40 / 10): 716.8 / 4
+        (["sharding.sessionsPerShard=41"], 5, "143MiB"),  # ceil(41 / 10): 716.8 / 5
         (["sharding.sessionsPerShard=33", "connector.engine.sessionsPerWorker=11"], 3, "238MiB"),
         (["sharding.sessionsPerShard=34", "connector.engine.sessionsPerWorker=11"], 4, "179MiB"),
     ],
@@ -132,14 +133,14 @@ def test_no_memory_limit_no_gomemlimit(chart: HelmChart, sets: list[str]) -> Non
     assert "memory" not in (resources.get("limits") or {})
     env = connector_env(out)
     assert GOMEMLIMIT not in env
-    assert env[SESSIONS] == "8"
+    assert env[SESSIONS] == "10"
 
 
 @pytest.mark.parametrize(
     ("sets", "derived"),
     [
-        (["connector.resources.limits.memory=256Mi"], "44MiB"),  # 179.2 / 4
-        (["connector.resources.limits.memory=365Mi"], "63MiB"),  # 63.9: just under
+        (["connector.resources.limits.memory=256Mi"], "59MiB"),  # 179.2 / 3
+        (["connector.resources.limits.memory=274Mi"], "63MiB"),  # 63.93: just under
         (  # one worker: 64 * 0.7
             ["connector.resources.limits.memory=64Mi", "connector.engine.sessionsPerWorker=25"],
             "44MiB",
@@ -161,9 +162,9 @@ def test_with_the_sim_transport_a_small_limit_only_drops_the_variable(chart: Hel
     sim = ["config.transport=sim", "sim.enabled=true"]
     env = render_env(chart, sets=[*sim, "connector.resources.limits.memory=256Mi"])
     assert GOMEMLIMIT not in env
-    assert env[SESSIONS] == "8"
-    assert render_env(chart, sets=sim)[GOMEMLIMIT] == "179MiB"
-    assert render_env(chart, values_file("sim-demo"))[GOMEMLIMIT] == "179MiB"
+    assert env[SESSIONS] == "10"
+    assert render_env(chart, sets=sim)[GOMEMLIMIT] == "238MiB"
+    assert render_env(chart, values_file("sim-demo"))[GOMEMLIMIT] == "238MiB"
 
 
 @pytest.mark.parametrize("memory", ["1ki", "1.2.3Gi", "1e3Mi", "1Mb", "1K"])
@@ -183,7 +184,7 @@ def test_a_memory_limit_that_is_no_quantity_is_refused(chart: HelmChart, memory:
 def test_binary_suffixes_pass_the_resources_schema_of_every_component(chart: HelmChart) -> None:
     sets = [f"{c}.resources.limits.memory=1048576Ki" for c in ("operator", "api", "connector")]
     out = chart.render(sets=[*sets, "tmpSizeLimit=65536Ki", "sim.resources.requests.cpu=0.5"])
-    assert connector_env(out)[GOMEMLIMIT] == "179MiB"
+    assert connector_env(out)[GOMEMLIMIT] == "238MiB"
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ class Settings:
     backup_key: str | None = None  # base64 of 32 bytes (AES-256-GCM) for session backups
     backup_key_file: Path | None = None  # the same, read from a file (a mounted Secret)
     backup_key_id: str = "k1"  # stored with each backup, to know which key opens it
-    engine_sessions_per_worker: int = 8  # neonize sessions per engine worker process
+    engine_sessions_per_worker: int = 10  # neonize sessions per engine worker process
     engine_gomemlimit: str | None = None  # GOMEMLIMIT of each worker, e.g. "400MiB"
     engine_library: str = "neonize"  # "module:function" runs a stand-in Go library (tests)
 
@@ -110,7 +110,7 @@ class Settings:
             backup_key_file=None if key_file is None else Path(key_file),
             backup_key_id=read.string("BACKUP_KEY_ID", "k1"),
             engine_sessions_per_worker=read.integer(
-                "ENGINE_SESSIONS_PER_WORKER", 8, minimum=1, maximum=1000
+                "ENGINE_SESSIONS_PER_WORKER", 10, minimum=1, maximum=1000
             ),
             engine_gomemlimit=_gomemlimit(read.optional("ENGINE_GOMEMLIMIT")),
             engine_library=read.string("ENGINE_LIBRARY", "neonize"),

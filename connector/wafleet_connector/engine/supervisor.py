@@ -43,7 +43,7 @@ WORKER_MODULE = "wafleet_connector.engine.worker"
 
 @dataclass(frozen=True)
 class EngineConfig:
-    sessions_per_worker: int = 8
+    sessions_per_worker: int = 10  # see the README: ~70 MiB a worker, a crash ends at most 10
     max_workers: int = 200
     gomemlimit: str | None = None  # GOMEMLIMIT of each worker, e.g. "300MiB"
     library: str = "neonize"  # or "module:function": a stand-in Go library (tests)
