@@ -1,36 +1,63 @@
 """Process-wide access to neonize's Go core (goneonize) for the neonize transport.
 
 Facts this relies on (neonize 0.5.2: ``neonize/_binder.py``, ``neonize/client.py``,
-``neonize/events.py``; goneonize ``main.go``):
+``neonize/events.py``; goneonize ``main.go``; checked against the shipped library):
 
-- ``gocode.Neonize(...)`` opens the sqlite store, registers the event handlers,
-  connects, then blocks for the whole life of the client (QR loop, then the event
-  pump ``CallbackFunction``). It returns the error text of a failed connect.
+- ``Neonize(...)`` opens the sqlite store, registers the event handlers, connects, then
+  blocks for the whole life of the client (QR loop, then the event pump
+  ``CallbackFunction``). It returns the error text of a failed connect. The store it
+  opened is never closed: every client whose ``Neonize`` returned keeps one sqlite file
+  handle open until the process ends.
+- Event callbacks come from the thread that called ``Neonize``, one at a time (the
+  pump waits for each). The payload is the serialized protobuf; an empty message
+  (StreamReplaced, ClientOutdated, KeepAliveRestored) comes as NULL with size 0.
 - The Go side keeps clients in unlocked package maps (``clients``, ``StopSignal``,
   ``eventChannel``): ``Neonize`` writes them as it starts, ``Stop`` deletes from
   them, every other call reads them. Concurrent write + any access aborts the
-  process, so calls go through ``_RWLock``: writers (client start window,
+  process, so calls go through an `RWLock`: writers (client start window,
   ``Stop``) run alone; readers (send, pair, logout, ``Disconnect``) hold a short
   *lease* covering the map lookup at the start of the call, not the whole call.
+  When a QR loop ends (the status callback), the Go thread reads the maps again
+  (``CallbackFunction``, ``FetchMe``): the status callback takes a lease for that too.
 - ``Stop`` and ``Disconnect`` wait for a dial in progress (up to 60 s). ``Stop``,
   ``Disconnect``, ``SendMessage``, ``PairPhone`` and ``Logout`` are safe on an
   unknown id ("client is nil"); ``FetchMe`` (run when the QR loop ends) is not.
 - The whatsmeow log level is per client (``logLevel`` argument) and logs go to a
   callback we own, which masks phone numbers.
+
+``NeonizeFfi(lib=...)`` drives another object with the library's exports (``Neonize``,
+``Stop``, ``Disconnect``, ``Logout``, ``PairPhone``, ``SendMessage``, ``GetVersion``,
+called exactly as the ctypes functions are); neonize's protobuf classes and ctypes
+callback types stay the real ones.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import ctypes
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from wafleet_connector.engine.gothreads import RWLock, once, run_in_daemon, timed_release
+from wafleet_connector.engine.loader import NeonizeModules, check_versions, load_modules
 from wafleet_connector.engine.mapping import mask_text
+from wafleet_connector.engine.pins import EngineVersionError
+
+__all__ = [
+    "ClientCallbacks",
+    "ClientStart",
+    "EngineVersionError",
+    "LockTimeout",
+    "NeonizeFfi",
+    "NeonizeModules",
+    "check_versions",
+    "decode_event",
+    "ffi",
+    "load_modules",
+    "run_in_daemon",
+]
 
 log = logging.getLogger(__name__)
 _whatsmeow_log = logging.getLogger(__name__ + ".whatsmeow")
@@ -38,9 +65,10 @@ _whatsmeow_log = logging.getLogger(__name__ + ".whatsmeow")
 T = TypeVar("T")
 
 # neonize event codes (neonize/events.py EVENT_TO_INT) forwarded by the Go side:
-# PairStatus, Connected, LoggedOut, StreamReplaced, TemporaryBan, ConnectFailure,
-# ClientOutdated, Disconnected, Message, Receipt. Code 0 (own Device) always comes.
-SUBSCRIBED_EVENTS = bytes([2, 3, 6, 7, 8, 9, 10, 12, 17, 18])
+# PairStatus, Connected, KeepAliveTimeout, KeepAliveRestored, LoggedOut, StreamReplaced,
+# TemporaryBan, ConnectFailure, ClientOutdated, Disconnected, Message, Receipt.
+# Code 0 (own Device) always comes first when the event pump starts.
+SUBSCRIBED_EVENTS = bytes([2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 17, 18])
 READ_LEASE = 0.25  # seconds a reader blocks writers: covers the Go map lookup
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARN": logging.WARNING}
 
@@ -49,87 +77,35 @@ class LockTimeout(Exception):
     """The call could not start: the Go core was busy with lifecycle calls."""
 
 
-class _RWLock:
-    """Readers/writer lock, writer-preferring; any thread may release."""
+def decode_event(int_to_event: dict[int, Any], code: int, data: int | None, size: int) -> Any:
+    """The event message Go passed as (pointer, size); None for an unknown code.
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._writers_waiting = 0
-
-    def acquire_read(self, timeout: float | None) -> bool:
-        with self._cond:
-            if not self._cond.wait_for(
-                lambda: not (self._writer or self._writers_waiting), timeout
-            ):
-                return False
-            self._readers += 1
-            return True
-
-    def release_read(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            self._cond.notify_all()
-
-    def acquire_write(self) -> None:
-        with self._cond:
-            self._writers_waiting += 1
-            try:
-                self._cond.wait_for(lambda: not (self._writer or self._readers))
-                self._writer = True
-            finally:
-                self._writers_waiting -= 1
-
-    def release_write(self) -> None:
-        with self._cond:
-            self._writer = False
-            self._cond.notify_all()
+    goneonize passes NULL and 0 for an empty message: that is the empty message of the
+    code's type, not a missing event.
+    """
+    cls = int_to_event.get(code)
+    if cls is None:
+        return None
+    payload = ctypes.string_at(data, size) if data and size > 0 else b""
+    return cls.FromString(payload)
 
 
-def _once(fn: Callable[[], None]) -> Callable[[], None]:
-    lock = threading.Lock()
-    done = [False]
-
-    def run() -> None:
-        with lock:
-            if done[0]:
-                return
-            done[0] = True
-        fn()
-
-    return run
+def _c_string(data: int | None) -> str:
+    return ctypes.string_at(data).decode(errors="replace") if data else ""
 
 
 class _Neonize:
-    """neonize's modules, imported lazily (the import has process-wide side effects)."""
+    """The modules and the Go library this NeonizeFfi drives."""
 
-    def __init__(self) -> None:
-        # Read by the Go runtime only when the library loads: without it neonize
-        # tags every 1:1 message with <bot biz_bot="1"/>.
-        os.environ.setdefault("NEONIZE_BOT_TAG", "off")
-        root = logging.getLogger()
-        guard = None if root.handlers else logging.NullHandler()
-        if guard is not None:  # neonize.utils.log calls logging.basicConfig() on import
-            root.addHandler(guard)
-        try:
-            from neonize import _binder  # noqa: PLC0415
-            from neonize.events import INT_TO_EVENT  # noqa: PLC0415
-            from neonize.proto import Neonize_pb2  # noqa: PLC0415
-            from neonize.proto.waCompanionReg import (  # noqa: PLC0415
-                WAWebProtobufsCompanionReg_pb2,
-            )
-            from neonize.proto.waE2E import WAWebProtobufsE2E_pb2  # noqa: PLC0415
-        finally:
-            if guard is not None:
-                root.removeHandler(guard)
-        self.binder: Any = _binder
-        self.go: Any = _binder.gocode
-        self.int_to_event: dict[int, Any] = INT_TO_EVENT
-        self.pb: Any = Neonize_pb2
-        self.e2e: Any = WAWebProtobufsE2E_pb2
-        self.reg: Any = WAWebProtobufsCompanionReg_pb2
-        self.log_cb: Any = _binder.func_callback_bytes2(self._on_log)
+    def __init__(self, lib: Any | None) -> None:
+        mod = load_modules(lib)
+        self.binder: Any = mod.binder
+        self.go: Any = mod.gocode if lib is None else lib
+        self.int_to_event = mod.int_to_event
+        self.pb: Any = mod.pb
+        self.e2e: Any = mod.e2e
+        self.reg: Any = mod.reg
+        self.log_cb: Any = mod.binder.func_callback_bytes2(self._on_log)
 
     def _on_log(self, ptr: int | None, size: int) -> None:
         try:
@@ -162,33 +138,38 @@ class ClientCallbacks:
 
 
 class NeonizeFfi:
-    """The only way the transport talks to the Go core. One per process (``ffi()``)."""
+    """The only way the transport talks to the Go core. One per process (``ffi()``).
 
-    def __init__(self) -> None:
+    ``lib``: an object standing in for the Go library (tests, the engine's fake); None
+    for neonize's own. Versions are checked when it is first used (``n``).
+    """
+
+    def __init__(self, lib: Any | None = None) -> None:
+        self._lib = lib
         self._load_lock = threading.Lock()
         self._mod: _Neonize | None = None
-        self._rw = _RWLock()
+        self._rw = RWLock()
         self._keep: dict[bytes, tuple[Any, ...]] = {}  # ctypes callbacks Go may still call
 
     @property
     def n(self) -> _Neonize:
         with self._load_lock:
             if self._mod is None:
-                self._mod = _Neonize()
+                self._mod = _Neonize(self._lib)
             return self._mod
+
+    def held_callbacks(self) -> int:
+        """Clients whose ctypes callbacks are kept alive (their Neonize has not returned)."""
+        return len(self._keep)
 
     def _reader(self, fn: Callable[[], T], lock_timeout: float | None = None) -> T:
         if not self._rw.acquire_read(lock_timeout):
             raise LockTimeout("neonize core busy")
-        release = _once(self._rw.release_read)
-        lease = threading.Timer(READ_LEASE, release)
-        lease.daemon = True
-        lease.start()
+        end = timed_release(self._rw.release_read, READ_LEASE)
         try:
             return fn()
         finally:
-            lease.cancel()
-            release()
+            end()
 
     def _writer(self, fn: Callable[[], T]) -> T:
         self._rw.acquire_write()
@@ -206,37 +187,55 @@ class NeonizeFfi:
         before ``Neonize`` until its first callback, its return or ``start_grace``.
         Returns None without starting if ``may_start()`` is false once the lock is held.
         """
+        n = self.n  # load (and check versions) before taking the lock
         self._rw.acquire_write()
-        end_window = _once(self._rw.release_write)
+        end_window = once(self._rw.release_write)
         try:
-            return self._neonize(start, callbacks, end_window) if may_start() else None
+            return self._neonize(n, start, callbacks, end_window) if may_start() else None
         finally:
             end_window()
 
     def _neonize(
-        self, start: ClientStart, callbacks: ClientCallbacks, end_window: Callable[[], None]
+        self,
+        n: _Neonize,
+        start: ClientStart,
+        callbacks: ClientCallbacks,
+        end_window: Callable[[], None],
     ) -> str:
-        n, uuid = self.n, start.uuid
+        uuid = start.uuid
         props = n.reg.DeviceProps(
             os=start.device_name, platformType=n.reg.DeviceProps.PlatformType.Value(start.platform)
         ).SerializeToString()
+        status_leases: list[Callable[[], None]] = []
+
+        def end_status_leases() -> None:
+            while status_leases:
+                status_leases.pop()()
 
         def on_qr(_uuid: int | None, data: int | None) -> None:
             end_window()
-            _safe(callbacks.on_qr, ctypes.string_at(data).decode() if data else "")
+            _safe(callbacks.on_qr, _c_string(data))
 
         def on_status(_uuid: int | None, data: int | None) -> None:
             end_window()
-            _safe(callbacks.on_status, ctypes.string_at(data).decode() if data else "")
+            # The QR loop ends once this returns; the Go thread then reads the client
+            # maps (CallbackFunction, FetchMe) before its first event: cover that read.
+            self._rw.acquire_read(None)
+            try:
+                _safe(callbacks.on_status, _c_string(data))
+            finally:
+                status_leases.append(timed_release(self._rw.release_read, READ_LEASE))
 
         def on_event(_uuid: bytes | None, data: int | None, size: int, code: int) -> None:
             end_window()
-            if not data:
-                return
+            end_status_leases()
             try:
-                msg = n.int_to_event[code].FromString(ctypes.string_at(data, size))
+                msg = decode_event(n.int_to_event, code, data, size)
             except Exception:
                 log.warning("undecodable neonize event %d", code, exc_info=True)
+                return
+            if msg is None:
+                log.debug("unknown neonize event code %d", code)
                 return
             _safe(callbacks.on_event, code, msg)
 
@@ -265,6 +264,7 @@ class NeonizeFfi:
         finally:
             timer.cancel()
             end_window()
+            end_status_leases()
         self._keep.pop(uuid, None)  # Neonize returned: Go holds no more callbacks
         return bytes(result or b"").decode(errors="replace")
 
@@ -277,6 +277,7 @@ class NeonizeFfi:
         self._reader(lambda: self.n.go.Disconnect(uuid))
 
     def logout(self, uuid: bytes) -> str:
+        """Go ``Logout``: "" once WhatsApp confirmed the unlink, else the error text."""
         return bytes(self._reader(lambda: self.n.go.Logout(uuid)) or b"").decode(errors="replace")
 
     def pair_phone(self, uuid: bytes, phone: str, client_type: int, display: str) -> Any:
@@ -322,29 +323,9 @@ _instance_lock = threading.Lock()
 
 
 def ffi() -> NeonizeFfi:
-    """The process-wide NeonizeFfi (the Go core and its maps are process-wide)."""
+    """The process-wide NeonizeFfi on neonize's own library."""
     global _instance  # noqa: PLW0603
     with _instance_lock:
         if _instance is None:
             _instance = NeonizeFfi()
         return _instance
-
-
-def run_in_daemon(fn: Callable[[], T], name: str) -> concurrent.futures.Future[T]:
-    """Run ``fn`` on a new daemon thread; return a concurrent.futures.Future.
-
-    Daemon threads, not the default executor: calls into Go can block for a
-    minute and must neither exhaust an executor nor delay interpreter exit.
-    """
-    fut: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def run() -> None:
-        if not fut.set_running_or_notify_cancel():
-            return
-        try:
-            fut.set_result(fn())
-        except BaseException as exc:
-            fut.set_exception(exc)
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    return fut

@@ -9,22 +9,31 @@ the sink for each of them.
 Threads: every blocking call into Go runs on its own daemon thread, never on
 the default executor, so no executor sizing is needed; ``max_sessions`` caps
 the number of live sessions. Lifecycle calls that touch the Go core's unlocked
-maps are serialized process-wide (see ``neonize_ffi``).
+maps are serialized process-wide (see ``ffi``).
 
 Known limits of neonize 0.5.2:
-- whatsmeow acknowledges an inbound message as soon as neonize queued it, before
-  Python sees it; the Go callback thread still waits (bounded) for the sink, which
-  gives back-pressure but cannot withhold the receipt.
+- whatsmeow acknowledges an inbound message as soon as neonize queued it (a 100-slot
+  channel), before Python sees it. Every message that reaches Python goes to the sink,
+  also during teardown, and the Go thread waits (bounded) for the sink. A teardown
+  disconnects first, drains the queue, then ``Stop``s; ``Stop`` drops what is still
+  queued in Go (see ``teardown``): that is the one window where an acknowledged
+  message can be lost.
 - whatsmeow's auto-reconnect cannot be switched off through neonize; the
   session treats ``Disconnected`` as final and disconnects the client, which
-  cancels whatsmeow's pending reconnect.
+  cancels whatsmeow's pending reconnect. After 3 minutes of keepalive failures
+  whatsmeow reconnects by itself without a ``Disconnected``: ``KeepAliveTimeout``
+  events, then a new ``Connected``.
 - After a QR/pairing timeout the Go thread never returns (``FetchMe`` waits for a
   device id forever); such clients are only disconnected, never ``Stop``-ped,
-  because ``Stop`` before that point makes ``FetchMe`` crash the process. One
-  parked thread per unscanned QR session is leaked.
-- ``logout()`` emits ``LoggedOut(reason="logout")``; if the device cannot be
-  unlinked (not connected, error) it emits ``Disconnected("logout_...")`` instead.
-  ``stop()`` emits nothing.
+  because ``Stop`` before that point makes ``FetchMe`` crash the process. Each is
+  counted as ``parked`` by ``health()``.
+- The sqlite store a client opened is never closed by goneonize: each client whose
+  ``Neonize`` returned (a failed connect, or a stopped client) keeps one file handle
+  open until the process ends; ``health().leaked`` counts them. The engine supervisor
+  recycles a worker whose leaks exceed its budget.
+- ``logout()`` returns once WhatsApp confirmed the unlink (whatsmeow then deletes the
+  device from the store) and emits nothing; otherwise it raises LogoutError and the
+  device stays linked. ``stop()`` emits nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +52,13 @@ from wafleet_connector.transport import EventSink, SessionSpec
 
 _client_ids = itertools.count(1)
 
-__all__ = ["NeonizeConfig", "NeonizeSession", "NeonizeTransport", "prepare_session_file"]
+__all__ = [
+    "EngineHealth",
+    "NeonizeConfig",
+    "NeonizeSession",
+    "NeonizeTransport",
+    "prepare_session_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +69,8 @@ _LOG_LEVELS = {"DEBUG", "INFO", "WARN", "ERROR"}
 @dataclass(frozen=True)
 class NeonizeConfig:
     max_sessions: int
-    stop_timeout: float = 5.0  # stop() waits this long for the socket to close
+    stop_timeout: float = 5.0  # stop() / logout() wait this long for the teardown
+    drain_quiet: float = 0.3  # teardown: the event pump is drained after this long silent
     qr_first_ttl: float = 60.0
     qr_ttl: float = 20.0
     qr_grace: float = 5.0  # after a QR code expires, wait this long for the next one
@@ -80,7 +96,8 @@ class NeonizeConfig:
         if self.whatsmeow_log_level not in _LOG_LEVELS:
             raise ValueError(f"whatsmeow_log_level must be one of {sorted(_LOG_LEVELS)}")
         timeouts = (self.stop_timeout, self.qr_first_ttl, self.qr_ttl, self.pairing_ttl)
-        if min(*timeouts, self.connect_timeout, self.send_timeout, self.start_grace) <= 0:
+        more = (self.connect_timeout, self.send_timeout, self.start_grace, self.logout_timeout)
+        if min(*timeouts, *more, self.drain_quiet, self.inbound_ack_timeout) <= 0:
             raise ValueError("timeouts must be positive")
 
 
@@ -95,6 +112,15 @@ def prepare_session_file(path: Path) -> None:
             os.chmod(side, 0o600)
 
 
+@dataclass(frozen=True)
+class EngineHealth:
+    """What the Go core holds that only ending the process releases."""
+
+    live: int  # sessions not finished
+    parked: int  # Go threads that will never return (disconnected in a QR loop / FetchMe)
+    leaked: int  # clients whose Neonize returned: each keeps its sqlite store handle open
+
+
 class NeonizeTransport:
     name = "neonize"
 
@@ -102,6 +128,18 @@ class NeonizeTransport:
         self.config = config
         self._core = core
         self._sessions: dict[str, NeonizeSession] = {}  # latest session per account
+        self._running: set[NeonizeSession] = set()  # Go thread not (yet) returned
+        self._leaked = 0
+
+    def health(self) -> EngineHealth:
+        """Counts for the engine supervisor (cheap; call it as often as you like)."""
+        for session in list(self._running):
+            if session.go_returned:
+                self._running.discard(session)
+                self._leaked += 1
+        live = sum(not s.finished for s in self._sessions.values())
+        parked = sum(s.parked for s in self._running)
+        return EngineHealth(live=live, parked=parked, leaked=self._leaked)
 
     async def open(self, spec: SessionSpec, sink: EventSink) -> NeonizeSession:
         prev = self._sessions.get(spec.account_id)
@@ -121,6 +159,7 @@ class NeonizeTransport:
             loop=asyncio.get_running_loop(),
         )
         self._sessions[spec.account_id] = session
+        self._running.add(session)
         session.start(prev)
         return session
 

@@ -15,12 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wafleet_connector.transport import (
+    ClientOutdated,
     Connected,
     Disconnected,
     InboundMessage,
+    KeepAliveRestored,
+    KeepAliveTimeout,
     LoggedOut,
     Paired,
     Receipt,
+    StreamReplaced,
     TemporaryBan,
     TransportEvent,
 )
@@ -46,16 +50,38 @@ CONNECT_FAILURE_CODES: dict[str, int] = {
 LOGOUT_REASONS = frozenset({"LOGGED_OUT", "MAIN_DEVICE_GONE", "UNKNOWN_LOGOUT"})
 RECEIPT_STATUS = {"DELIVERED": "delivered", "READ": "read", "PLAYED": "played"}
 
-# Errors whatsmeow returns before anything was written to the socket.
+# Errors whatsmeow (send.go, client.go, socket/) and goneonize return before the message
+# node was written to the socket: nothing reached WhatsApp, sending again is safe. A bare
+# "websocket not connected" / "frame socket is closed" is NOT here: retryFrame returns
+# those after the first write, when the reconnect to resend fails.
 _SEND_NOT_REACHED = (
-    "websocket not connected",
-    "the store doesn't contain a device jid",
-    "client is nil",
-    "can't send message to unknown server",
-    "message recipient must be a user jid",
-    "failed to get device list",
-    "failed to encrypt",
-    "failed to marshal",
+    "client is nil",  # ErrClientIsNil (also goneonize's answer for an unknown client)
+    "failed to send message node: websocket not connected",  # no socket at the first write
+    "failed to send message node: frame socket is closed",
+    "failed to send message node: frame too large",
+    "the store doesn't contain a device jid",  # ErrNotLoggedIn
+    "can't send message to unknown server",  # ErrUnknownServer
+    "message recipient must be a user jid",  # ErrRecipientADJID
+    "sending to non-status broadcast lists",  # ErrBroadcastListUnsupported
+    "invalid inline bot id",  # ErrInvalidInlineBotID
+    "only one extra parameter",
+    "failed to get lid for pn",  # the LID store lookup of a phone-number recipient
+    "failed to get user info for",  # the usync query that fills the LID cache
+    "no lid found for",  # WhatsApp knows no LID for the number: it is not on WhatsApp
+    "failed to get group members",
+    "failed to get broadcast list members",
+    "failed to get device list",  # the usync device query
+    "failed to fetch lid mappings",
+    "failed to prefetch sessions",
+    "failed to save cached sessions",
+    "failed to clear untrusted identity",
+    "failed to process prekey bundle",
+    "no signal session established",  # ErrNoSession
+    "cipher encryption failed",
+    "failed to encrypt",  # group / peer message encryption
+    "failed to create sender key distribution message",
+    "failed to marshal",  # message, node or sender key message
+    "proto:",  # goneonize could not read the JID or message buffer
 )
 
 _DIGIT_RUN = re.compile(r"\d{5,}")
@@ -157,6 +183,15 @@ def map_message(msg: Any) -> InboundMessage | None:
     )
 
 
+def _connect_failure(reason: str) -> TransportEvent:
+    code = CONNECT_FAILURE_CODES.get(reason)
+    if reason in LOGOUT_REASONS:
+        return LoggedOut(reason=reason.lower(), code=code)
+    if reason == "CLIENT_OUTDATED":
+        return ClientOutdated()
+    return Disconnected(reason=f"connect_failure: {reason.lower()}", code=code)
+
+
 def map_event(msg: Any, own_jid: str) -> list[TransportEvent]:
     """Map one neonize event message to zero or more transport events."""
     name = msg.DESCRIPTOR.name
@@ -173,17 +208,17 @@ def map_event(msg: Any, own_jid: str) -> list[TransportEvent]:
         reason = enum_name(msg, "Code") or "temporary_ban"
         return [TemporaryBan(reason=reason.lower(), retry_after=float(max(int(msg.Expire), 0)))]
     if name == "StreamReplaced":
-        return [Disconnected(reason="stream_replaced")]
+        return [StreamReplaced()]
     if name == "Disconnected":
         return [Disconnected(reason="connection_lost")]
     if name == "ClientOutdated":
-        return [Disconnected(reason="client_outdated", code=405)]
+        return [ClientOutdated()]
+    if name == "KeepAliveTimeout":
+        return [KeepAliveTimeout(error_count=max(int(msg.ErrorCount), 1))]
+    if name == "KeepAliveRestored":
+        return [KeepAliveRestored()]
     if name == "ConnectFailure":
-        reason = enum_name(msg, "Reason") or "GENERIC"
-        code = CONNECT_FAILURE_CODES.get(reason)
-        if reason in LOGOUT_REASONS:
-            return [LoggedOut(reason=reason.lower(), code=code)]
-        return [Disconnected(reason=f"connect_failure: {reason.lower()}", code=code)]
+        return [_connect_failure(enum_name(msg, "Reason") or "GENERIC")]
     if name == "Message":
         inbound = map_message(msg)
         return [inbound] if inbound is not None else []
@@ -198,9 +233,10 @@ def map_event(msg: Any, own_jid: str) -> list[TransportEvent]:
 def send_error_reached(error: str) -> bool:
     """Whether WhatsApp may have received a message whose send failed with ``error``.
 
-    Only errors whatsmeow raises before writing to the socket count as "not
-    reached"; anything else (timeouts, server errors, write errors, unknown
-    text) is treated as ambiguous, so that the outbox never silently re-sends.
+    Only errors whatsmeow raises before writing the message node to the socket count
+    as "not reached" (``_SEND_NOT_REACHED``); anything else (the 75 s wait for the
+    server's ack, "server returned error", write errors, a disconnect while waiting,
+    unknown text) is treated as ambiguous, so that the outbox never silently re-sends.
     """
     lowered = error.lower()
     return not any(marker in lowered for marker in _SEND_NOT_REACHED)

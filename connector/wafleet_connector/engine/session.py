@@ -1,10 +1,16 @@
 """One neonize client: Go callbacks in, transport events out, safe teardown.
 
-Go-side phases of a client (goneonize ``Neonize``): starting (store, dial),
-QR loop (new device only), QR loop ended (``FetchMe`` waits for a device id), event
-pump, returned. ``Stop`` is only issued in the event pump or after the return:
-issued earlier, the ``FetchMe`` that follows the QR loop dereferences the deleted
-client and aborts the process. Before that the client is only ``Disconnect``-ed.
+The Go side (phases, the teardown steps ``Disconnect`` -> drain -> ``Stop``) is
+``teardown.GoClient``; ``delivery.Delivery`` hands events to the sink; this module is
+the glue: Go callbacks, timers, commands.
+
+Inbound messages: whatsmeow acknowledges a message to WhatsApp as soon as neonize has
+queued it (before Python sees it), so every message that reaches the Go callback is
+handed to the sink, also while the session stops or after a final event; the Go thread
+waits (bounded) for the sink. ``stop()`` and ``logout()`` return once the client is
+quiet (``Neonize`` returned, or its thread is parked for good) and every such message
+went through the sink, or after ``stop_timeout``. Other events are dropped once the
+session has finished.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from wafleet_connector.engine.delivery import Ack, Delivery, SessionEnded
 from wafleet_connector.engine.ffi import ClientCallbacks, ClientStart, LockTimeout, NeonizeFfi
-from wafleet_connector.engine.ffi import run_in_daemon as _daemon
+from wafleet_connector.engine.gothreads import run_in_daemon as _daemon
 from wafleet_connector.engine.mapping import (
     USER_SERVER,
     jid_to_str,
@@ -28,13 +35,15 @@ from wafleet_connector.engine.mapping import (
     phone_digits,
     send_error_reached,
 )
+from wafleet_connector.engine.store import linked_device_jid
+from wafleet_connector.engine.teardown import EVENTS, QR, QR_DONE, GoClient, TeardownTiming
 from wafleet_connector.transport import (
     FINAL_EVENTS,
     Connected,
     Disconnected,
     EventSink,
     InboundMessage,
-    LoggedOut,
+    LogoutError,
     Paired,
     PairingCode,
     QRCode,
@@ -48,12 +57,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_STARTING, _QR, _QR_DONE, _EVENTS, _RETURNED = range(5)
-_Item = tuple[TransportEvent | None, concurrent.futures.Future[None] | None]
+_UNLINKED_BUT = "error deleting data from store"  # whatsmeow Logout, after the unlink
 
 
-class SessionEnded(Exception):
-    """The session ended before an inbound message reached the sink."""
+def drain_budget(stop_timeout: float) -> float:
+    """How long a teardown may drain the event pump: leaves time for ``Stop``."""
+    return max(stop_timeout - 1.0, stop_timeout / 2)
 
 
 class NeonizeSession:
@@ -71,190 +80,182 @@ class NeonizeSession:
         self._uuid, self._loop = uuid, loop
         self._tag = mask_text(spec.account_id)
         self._own_jid = f"{phone_digits(spec.phone)}@{USER_SERVER}"
-        # Loop-side state.
         self._finished = self._stopped = self._connected = self._logout_started = False
         self._qr_count = 0
         self._pairing_requested = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._quiesced_fut: asyncio.Future[None] = loop.create_future()
-        # Thread-side state (Go callback threads, teardown threads), under _mx.
-        self._mx = threading.Lock()
-        self._phase = _STARTING
-        self._teardown = self._td_busy = self._stop_done = False
-        self._disconnected_in = -1
+        self._tasks: set[asyncio.Task[None]] = set()  # cancelled when the session finishes
+        self._out = Delivery(sink, loop, self._tag)
         self.quiesced = threading.Event()  # the client's socket is closed (or never opened)
+        timing = TeardownTiming(config.drain_quiet, drain_budget(config.stop_timeout))
+        self._go = GoClient(
+            core=core,
+            uuid=uuid,
+            tag=self._tag,
+            timing=timing,
+            on_quiet=self._on_go_quiet,
+            on_socket_closed=self.quiesced.set,
+        )
 
     @property
     def finished(self) -> bool:
         return self._finished
 
+    def _on_go_quiet(self) -> None:
+        """Go thread: the client will not call back again; end the delivery after the
+        events already posted."""
+        self._post(self._out.end)
+
+    @property
+    def parked(self) -> bool:
+        """The Go thread will never return (disconnected in its QR loop or ``FetchMe``)."""
+        return self._go.parked
+
+    @property
+    def go_returned(self) -> bool:
+        """``Neonize`` was called and has returned (its store handle stays open)."""
+        return self._go.returned
+
+    @property
+    def done(self) -> bool:
+        """Torn down: the client is quiet and every inbound message went to the sink."""
+        return self._out.done.done()
+
     # ---- lifecycle -----------------------------------------------------------------
 
     def start(self, prev: NeonizeSession | None) -> None:
-        self._spawn(self._deliver())
+        self._out.start()
         self._arm("connect", self._cfg.connect_timeout, "connect_timeout")
         name = f"neonize-{self._tag}"
         threading.Thread(target=self._run, args=(prev,), name=name, daemon=True).start()
         log.info("neonize session %s: connecting (login=%s)", self._tag, self._spec.login)
 
     def _run(self, prev: NeonizeSession | None) -> None:
-        if prev is not None and not prev.quiesced.wait(self._cfg.reopen_wait):
+        if prev is not None and not self._wait_previous(prev):
             log.warning(
                 "neonize session %s: previous socket still open, starting anyway", self._tag
             )
+        start = ClientStart(
+            uuid=self._uuid,
+            db_path=str(self._spec.session_path),
+            device_name=self._cfg.device_name,
+            platform=self._cfg.browser,
+            log_level=self._cfg.whatsmeow_log_level,
+            proxy=self._cfg.proxy,
+            start_grace=self._cfg.start_grace,
+        )
         callbacks = ClientCallbacks(self._cb_qr, self._cb_status, self._cb_event)
+        linked = linked_device_jid(self._spec.session_path) is not None
         try:
-            start = ClientStart(
-                uuid=self._uuid,
-                db_path=str(self._spec.session_path),
-                device_name=self._cfg.device_name,
-                platform=self._cfg.browser,
-                log_level=self._cfg.whatsmeow_log_level,
-                proxy=self._cfg.proxy,
-                start_grace=self._cfg.start_grace,
-            )
-            err = self._core.run_client(start, callbacks, self._may_start)
+            err = self._core.run_client(start, callbacks, lambda: self._go.may_start(linked))
         except Exception as exc:
             log.exception("neonize session %s: client crashed", self._tag)
             err = f"{type(exc).__name__}"
-        with self._mx:
-            self._phase = _RETURNED
-            self._stop_done = self._stop_done or err is None  # never started
-        self._set_quiesced()
         if err is not None:
             self._post(self._on_return, err)
-        self._advance_teardown()
+        self._go.ended()
 
-    def _may_start(self) -> bool:
-        with self._mx:
-            return not self._teardown
+    def _wait_previous(self, prev: NeonizeSession) -> bool:
+        """Wait for the account's previous socket to close (or for our own teardown)."""
+        waited = 0.0
+        while not prev.quiesced.wait(0.1):
+            waited += 0.1
+            if self._go.torn_down.is_set() or waited >= self._cfg.reopen_wait:
+                return prev.quiesced.is_set()
+        return True
 
     async def stop(self) -> None:
         if not self._stopped:
-            self._stopped = True
+            self._stopped = self._out.stopped = True
             self._finish()
-            self._queue.put_nowait((None, None))
             log.info("neonize session %s: stopping", self._tag)
-        await self._wait_quiesced()
+        self._go.begin_teardown()  # idempotent; also ends a logout still waiting for Go
+        await self._wait_done()
 
     async def logout(self) -> None:
+        """Unlink the device (Go ``Logout``), then tear down. Raises LogoutError unless
+        WhatsApp confirmed the unlink within ``logout_timeout``."""
         if self._logout_started or self._stopped:
-            return
+            raise LogoutError("the session has already ended: the device is still linked")
         self._logout_started = True
-        if self._finished or not self._connected:
-            log.warning("neonize session %s: logout while not connected: still linked", self._tag)
-            self._emit(Disconnected(reason="logout_not_connected"))
-        else:
-            fut = _daemon(lambda: self._core.logout(self._uuid), f"neonize-logout-{self._tag}")
-            try:
-                wrapped = asyncio.wrap_future(fut)
-                err = await asyncio.wait_for(asyncio.shield(wrapped), self._cfg.logout_timeout)
-            except TimeoutError:
-                err = "timed out"
-            except Exception as exc:
-                err = type(exc).__name__
-            if err:
-                log.warning("neonize session %s: logout failed: %s", self._tag, mask_text(err))
-                self._emit(Disconnected(reason=f"logout_failed: {mask_text(err)}"))
-            else:
-                self._emit(LoggedOut(reason="logout"))
-        await self._wait_quiesced()
-
-    async def _wait_quiesced(self) -> None:
+        connected = self._connected and not self._finished
+        self._stopped = self._out.stopped = True  # from now on only inbound messages
+        self._finish()
         try:
-            await asyncio.wait_for(asyncio.shield(self._quiesced_fut), self._cfg.stop_timeout)
+            error = await self._go_logout() if connected else "not connected"
+        finally:  # also when the caller gives up on the logout (cancelled)
+            self._go.begin_teardown()
+        await self._wait_done()
+        if error:
+            log.warning("neonize session %s: logout failed: %s", self._tag, error)
+            raise LogoutError(f"logout not confirmed ({error}): the device is still linked")
+        log.info("neonize session %s: logged out (device unlinked)", self._tag)
+
+    async def _go_logout(self) -> str:
+        """Go ``Logout``: whatsmeow sends the unlink request and waits for WhatsApp's
+        answer; on success it disconnects and deletes the device from the store."""
+        fut = _daemon(lambda: self._core.logout(self._uuid), f"neonize-logout-{self._tag}")
+        timeout = self._cfg.logout_timeout
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
         except TimeoutError:
-            log.info("neonize session %s: still disconnecting in the background", self._tag)
+            return f"no answer within {timeout:g} s"
+        except LockTimeout:
+            return "neonize core busy"
+        except Exception as exc:
+            return type(exc).__name__
+        if answer.startswith(_UNLINKED_BUT):
+            # whatsmeow got WhatsApp's confirmation, then failed to delete its store.
+            log.warning("neonize session %s: unlinked; %s", self._tag, mask_text(answer))
+            return ""
+        return mask_text(answer)
+
+    async def _wait_done(self) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._out.done), self._cfg.stop_timeout)
+        except TimeoutError:
+            log.info("neonize session %s: still tearing down in the background", self._tag)
 
     def _finish(self) -> None:
-        """Loop side: no more events; tear the Go client down in the background."""
+        """Loop side: no more events but inbound messages; timers and helpers end."""
         self._finished, self._connected = True, False
         for name in list(self._timers):
             self._cancel(name)
-        with self._mx:
-            self._teardown = True
-        self._advance_teardown()
-
-    def _advance_teardown(self) -> None:
-        """Take the next teardown step (any thread): ``Disconnect`` once per phase (it
-        may wait for a dial, but holds the Go lock only briefly), then ``Stop`` (a
-        writer, quick once disconnected), and only when the Go thread is in its event
-        pump or has returned."""
-        with self._mx:
-            if not self._teardown or self._td_busy or self._stop_done:
-                return
-            if self._disconnected_in != self._phase:
-                action, phase = "disconnect", self._phase
-            elif self._phase >= _EVENTS:
-                action, phase = "stop", self._phase
-            else:
-                return
-            self._td_busy = True
-        name = f"neonize-{action}-{self._tag}"
-        threading.Thread(
-            target=self._teardown_step, args=(action, phase), name=name, daemon=True
-        ).start()
-
-    def _teardown_step(self, action: str, phase: int) -> None:
-        try:
-            if action == "stop":
-                self._core.stop(self._uuid)
-            else:
-                self._core.disconnect(self._uuid)
-        except Exception:
-            log.warning("neonize session %s: %s failed", self._tag, action, exc_info=True)
-        with self._mx:
-            self._td_busy = False
-            self._stop_done = self._stop_done or action == "stop"
-            self._disconnected_in = phase
-        self._set_quiesced()
-        self._advance_teardown()
-
-    def _set_quiesced(self) -> None:
-        self.quiesced.set()
-        self._post(
-            lambda: None if self._quiesced_fut.done() else self._quiesced_fut.set_result(None)
-        )
+        for task in list(self._tasks):
+            task.cancel()
 
     # ---- Go callbacks (Go threads) -----------------------------------------------
 
-    def _set_phase(self, phase: int) -> bool:
-        """Advance the Go-side phase; True if the session is being torn down."""
-        with self._mx:
-            self._phase = max(self._phase, phase)
-            teardown = self._teardown
-        if teardown:
-            self._advance_teardown()
-        return teardown
-
     def _cb_qr(self, code: str) -> None:
-        if not self._set_phase(_QR):
+        if not self._go.enter(QR):
             self._post(self._on_qr, code)
 
     def _cb_status(self, status: str) -> None:
-        if not self._set_phase(_QR_DONE):
+        self._go.status(status)
+        if not self._go.enter(QR_DONE):
             self._post(self._on_status, status)
 
     def _cb_event(self, code: int, msg: Any) -> None:
-        if self._set_phase(_EVENTS):
-            return
+        teardown = self._go.enter(EVENTS)
         if code == 0:  # the client's own Device, sent as the event pump starts
             jid = jid_to_str(msg.JID) if msg.HasField("JID") else ""
-            if jid:
+            if jid and not teardown:
                 self._post(self._set_own_jid, jid)
         elif msg.DESCRIPTOR.name == "Message":
             inbound = map_message(msg)
             if inbound is not None:
-                self._deliver_and_wait(inbound)
-        else:
+                self._go.message_begins()
+                try:
+                    self._deliver_and_wait(inbound)
+                finally:
+                    self._go.message_ends()
+        elif not teardown:
             self._post(self._on_go_event, msg)
 
     def _deliver_and_wait(self, event: InboundMessage) -> None:
-        ack: concurrent.futures.Future[None] = concurrent.futures.Future()
-        if not self._post(self._emit, event, ack):
-            return
+        ack: Ack = concurrent.futures.Future()
+        if not self._post(self._out.inbound, event, ack):
+            ack.set_exception(SessionEnded())
         try:
             ack.result(timeout=self._cfg.inbound_ack_timeout)
         except TimeoutError:
@@ -334,12 +335,9 @@ class NeonizeSession:
         reason = f"connect_failed: {mask_text(err)}" if err else "client_exited"
         self._emit(Disconnected(reason=reason))
 
-    def _emit(
-        self, event: TransportEvent, ack: concurrent.futures.Future[None] | None = None
-    ) -> None:
+    def _emit(self, event: TransportEvent) -> None:
+        """Queue a non-message event for the sink (dropped once the session finished)."""
         if self._finished:
-            if ack is not None and not ack.done():
-                ack.set_exception(SessionEnded())
             return
         if isinstance(event, Connected):
             self._connected = True
@@ -350,37 +348,13 @@ class NeonizeSession:
             self._cancel("qr")
             self._cancel("pairing")
             self._arm("connect", self._cfg.connect_timeout, "connect_timeout")
-        if isinstance(event, Disconnected | LoggedOut):
-            log.info("neonize session %s: %s (%s)", self._tag, type(event).__name__, event.reason)
-        elif not isinstance(event, InboundMessage):
-            log.info("neonize session %s: %s", self._tag, type(event).__name__)
+        reason = getattr(event, "reason", None)
+        log.info("neonize session %s: %s%s", self._tag, type(event).__name__,
+                 f" ({reason})" if reason else "")  # fmt: skip
+        self._out.event(event)
         if isinstance(event, FINAL_EVENTS):
             self._finish()
-        self._queue.put_nowait((event, ack))
-
-    async def _deliver(self) -> None:
-        """Await the sink for each event, in order; stop after a final event."""
-        while True:
-            event, ack = await self._queue.get()
-            if event is None:
-                return
-            if self._stopped:
-                if ack is not None and not ack.done():
-                    ack.set_exception(SessionEnded())
-                continue
-            try:
-                await self._sink(event)
-            except BaseException as exc:
-                if ack is not None and not ack.done():
-                    ack.set_exception(exc if isinstance(exc, Exception) else SessionEnded())
-                if not isinstance(exc, Exception):
-                    raise
-                log.exception("neonize session %s: sink failed", self._tag)
-            else:
-                if ack is not None and not ack.done():
-                    ack.set_result(None)
-            if isinstance(event, FINAL_EVENTS):
-                return
+            self._go.begin_teardown()
 
     def _arm(self, name: str, delay: float, reason: str) -> None:
         self._cancel(name)

@@ -30,19 +30,25 @@ from wafleet_connector.engine.mapping import (
 )
 from wafleet_connector.engine.session import NeonizeSession
 from wafleet_connector.transport import (
+    ClientOutdated,
     Connected,
     Disconnected,
     InboundMessage,
+    KeepAliveTimeout,
     LoggedOut,
+    LogoutError,
     Paired,
     PairingCode,
     QRCode,
     Receipt,
     SendError,
     SessionSpec,
+    StreamReplaced,
     TemporaryBan,
     TransportEvent,
 )
+
+pytestmark = pytest.mark.neonize
 
 pb: Any = ffi().n.pb  # neonize.proto.Neonize_pb2, imported through the transport's loader
 e2e: Any = ffi().n.e2e
@@ -228,13 +234,14 @@ def test_map_connection_events() -> None:
     assert map_event(pb.TemporaryBan(Code=pb.TemporaryBan.BLOCKED_BY_USERS, Expire=3600), OWN) == [
         TemporaryBan(reason="blocked_by_users", retry_after=3600.0)
     ]
-    assert map_event(pb.StreamReplaced(), OWN) == [Disconnected(reason="stream_replaced")]
+    assert map_event(pb.StreamReplaced(), OWN) == [StreamReplaced()]
+    assert map_event(pb.ClientOutdated(), OWN) == [ClientOutdated()]
     assert map_event(pb.Disconnected(status=True), OWN) == [Disconnected(reason="connection_lost")]
     gone = map_event(pb.ConnectFailure(Reason=pb.MAIN_DEVICE_GONE, Message="x"), OWN)
     assert gone == [LoggedOut(reason="main_device_gone", code=403)]
     busy = map_event(pb.ConnectFailure(Reason=pb.SERVICE_UNAVAILABLE), OWN)
     assert busy == [Disconnected(reason="connect_failure: service_unavailable", code=503)]
-    assert map_event(pb.KeepAliveTimeout(ErrorCount=1), OWN) == []
+    assert map_event(pb.KeepAliveTimeout(ErrorCount=1), OWN) == [KeepAliveTimeout(error_count=1)]
 
 
 def test_map_text_messages() -> None:
@@ -287,7 +294,8 @@ def test_masking_jids_and_send_errors() -> None:
     assert parse_jid("40712345678:3@s.whatsapp.net") == ("40712345678", "s.whatsapp.net")
     with pytest.raises(ValueError):
         parse_jid("@s.whatsapp.net")
-    assert not send_error_reached("websocket not connected")
+    assert not send_error_reached("failed to send message node: websocket not connected")
+    assert send_error_reached("websocket not connected")  # retryFrame, after the write
     assert not send_error_reached("failed to get device list: info query timed out")
     assert send_error_reached("timed out waiting for message send response")
     assert send_error_reached("something new")
@@ -428,9 +436,9 @@ async def test_inbound_message_blocks_go_thread_until_the_sink_returns(tmp_path:
     with pytest.raises(SendError) as err:
         await session.send_text("not a jid@", "x")
     assert err.value.reached is False
-    await session.logout()
-    await asyncio.sleep(0.1)
-    assert isinstance(seen[-1], LoggedOut) and "logout" in core.calls
+    await session.logout()  # confirmed ("" from Go Logout): returns, reports nothing
+    assert "logout" in core.calls and isinstance(seen[-1], InboundMessage)
+    assert not any(isinstance(e, LoggedOut) for e in seen)
     await session.stop()
     core.released.set()
 
@@ -463,3 +471,49 @@ async def test_reopen_waits_until_the_previous_socket_is_closed(tmp_path: Path) 
     assert await asyncio.to_thread(core.running.wait, 5)
     await second.stop()
     core.released.set()
+
+
+@pytest.mark.asyncio
+async def test_logout_confirmed_but_store_not_deleted_counts_as_unlinked(tmp_path: Path) -> None:
+    # whatsmeow's Logout returns this only after WhatsApp answered the unlink request.
+    session, core, rec = await fake_session(tmp_path)
+    core.logout = lambda uuid: "error deleting data from store: disk I/O error"  # type: ignore[method-assign]
+    assert core.callbacks is not None
+    core.callbacks.on_event(3, pb.Connected(status=True))
+    await rec.wait_for(Connected)
+    await session.logout()  # no LogoutError
+    core.logout = lambda uuid: "error sending logout request: info query timed out"  # type: ignore[method-assign]
+    again, core2, rec2 = await fake_session(tmp_path / "b")
+    core2.logout = core.logout  # type: ignore[method-assign]
+    assert core2.callbacks is not None
+    core2.callbacks.on_event(3, pb.Connected(status=True))
+    await rec2.wait_for(Connected)
+    with pytest.raises(LogoutError) as err:
+        await again.logout()
+    assert "info query timed out" in str(err.value)
+    core.released.set()
+    core2.released.set()
+
+
+@pytest.mark.asyncio
+async def test_an_abandoned_logout_still_tears_the_client_down(tmp_path: Path) -> None:
+    session, core, rec = await fake_session(tmp_path, stop_timeout=2.0)
+    answer = threading.Event()
+
+    def slow_logout(uuid: bytes) -> str:
+        core.calls.append("logout")
+        answer.wait(10)
+        return "error sending logout request: websocket disconnected"
+
+    core.logout = slow_logout  # type: ignore[method-assign]
+    assert core.callbacks is not None
+    core.callbacks.on_event(3, pb.Connected(status=True))
+    await rec.wait_for(Connected)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(session.logout(), 0.3)  # the caller gives up
+    for _ in range(100):  # the teardown went on: disconnect, then Stop
+        if "stop" in core.calls:
+            break
+        await asyncio.sleep(0.05)
+    assert core.calls[-2:] == ["disconnect", "stop"]
+    answer.set()

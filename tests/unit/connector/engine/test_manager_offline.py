@@ -6,11 +6,15 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from support.shard import Statuses, account, manager_config
 from wafleet.core.phases import Phase
 from wafleet.stores.sqlite_messages import SqliteMessageStore
 from wafleet_connector.engine.inprocess import NeonizeConfig, NeonizeTransport
 from wafleet_connector.manager import SessionManager
+
+pytestmark = pytest.mark.neonize
 
 
 async def test_offline_connect_failure_is_reported_and_retried_with_backoff(
