@@ -204,3 +204,43 @@ async def test_workers_get_gomemlimit_and_end_with_the_connector(
     finally:
         connector.kill()
         connector.wait(10)
+
+
+async def test_a_leaky_worker_retires_without_cutting_a_connected_session(
+    tmp_path: Path, sim_url: str
+) -> None:
+    """Every client neonize ends keeps a store handle; past the budget the worker retires."""
+    engine = engine_config(tmp_path, sim_url, leak_budget=3)
+    shard = await open_engine_shard(tmp_path, sim_url, engine=engine)
+    steady, churning = account(1), account(2)
+    supervisor = shard.transport.supervisor
+    try:
+        await shard.link(steady)
+        await shard.link(churning)
+        first = shard.worker_pid(steady.id)
+        assert shard.worker_pid(churning.id) == first
+        linked_at = len(shard.history.phases[steady.id])
+        cycles = 0
+        while shard.worker_pid(churning.id) == first:  # each stop ends a client: one leak
+            assert cycles < 8, "the leaky worker never retired"
+            await shard.manager.command(churning.id, "suspend")
+            if cycles >= 2:  # its health report (leaked >= 3) is on its way
+                await shard.wait_for(
+                    "the report", lambda: any(w.retiring for w in supervisor.stats()), 5
+                )
+            await shard.manager.command(churning.id, "resume")
+            await shard.wait_phase(churning.id, Phase.CONNECTED)
+            cycles += 1
+        assert cycles == 3, cycles
+        assert any(w.retiring and w.pid == first for w in supervisor.stats())
+        assert shard.worker_pid(steady.id) == first  # never cut for the retirement
+        assert shard.history.phases[steady.id][linked_at - 1 :] == [Phase.CONNECTED]
+        # Once its last session is gone, the retired worker ends (and its leaks with it).
+        await shard.manager.command(steady.id, "suspend")
+        await shard.wait_for("the retired worker to end", lambda: not alive(first))
+        await shard.manager.command(steady.id, "resume")
+        await shard.wait_phase(steady.id, Phase.CONNECTED)
+        assert shard.worker_pid(steady.id) != first
+        assert await shard.devices(steady.phone) == 1  # no new scan
+    finally:
+        await close_engine_shard(shard)

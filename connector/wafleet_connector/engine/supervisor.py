@@ -9,8 +9,10 @@ writer and API live in the connector process and never notice.
 neonize leaks what Python cannot free (a store handle per failed connect, a parked Go
 thread per expired QR session); a worker that reports more than its budget retires: it
 takes no new session, and it ends once its last session has, so a connected session is
-never cut for it. One connection per account at any time: a session that moves to
-another worker waits until the old worker reports its socket closed.
+never cut for it. Below the budget an idle worker stays: starting one costs a second of
+CPU, more than a few leaked handles cost memory. One connection per account at any time:
+a session that moves to another worker waits until the old worker reports its socket
+closed.
 """
 
 from __future__ import annotations
@@ -283,7 +285,7 @@ class EngineSupervisor:
         leaked = worker.health.get("leaked", 0)
         parked = worker.health.get("parked", 0)
         over = leaked >= self.config.leak_budget or parked >= self.config.parked_budget
-        if (over or ((leaked or parked) and not worker.open)) and not worker.retiring:
+        if over and not worker.retiring:
             worker.retiring = True
             logger.info(
                 "engine worker retires",

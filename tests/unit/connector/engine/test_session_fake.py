@@ -1,4 +1,4 @@
-"""Neonize sessions on the strict fake Go library (tests/support/fake_go.py), whose
+"""Neonize sessions on the strict fake Go library (tests/support/fake_go/), whose
 "WhatsApp" is a stub device-stream server the test scripts frame by frame."""
 
 from __future__ import annotations
