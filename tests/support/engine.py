@@ -7,15 +7,13 @@ is ``support.fake_go`` talking to a ``wafleet sim`` process.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from support.shard import Statuses, manager_config
+from support.shard import ManagerWaits, Statuses, manager_config
 from wafleet.core.models import AccountSpec, AccountStatus
 from wafleet.core.phases import Phase
 from wafleet.stores.sqlite_messages import SqliteMessageStore
@@ -42,7 +40,7 @@ class History:
 
 
 @dataclass
-class EngineShard:
+class EngineShard(ManagerWaits):
     data_dir: Path
     sim_url: str
     sim: httpx.AsyncClient
@@ -51,24 +49,11 @@ class EngineShard:
     transport: EngineTransport
     history: History
 
-    def phase(self, account_id: str) -> Phase | None:
-        status = self.manager.status(account_id)
-        return None if status is None else status.phase
-
     async def wait_for(self, what: str, check: Callable[[], object], timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"timed out waiting for {what}")
+        await super().wait_for(what, check, timeout)  # worker processes: longer waits
 
     async def wait_phase(self, account_id: str, phase: Phase, timeout: float = 30) -> None:
-        await self.wait_for(
-            f"{account_id} to be {phase} (is {self.phase(account_id)})",
-            lambda: self.phase(account_id) == phase,
-            timeout,
-        )
+        await super().wait_phase(account_id, phase, timeout)
 
     async def link(self, spec: AccountSpec) -> None:
         """Start the account and scan its QR code with its own simulated phone."""

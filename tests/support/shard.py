@@ -29,13 +29,11 @@ class Statuses:
         self.latest.update(statuses)
 
 
-@dataclass
-class Shard:
-    data_dir: Path
-    sim: SimWhatsApp
-    store: SqliteMessageStore
+class ManagerWaits:
+    """Bounded waits on a session manager's account phases (``manager`` set by the user)."""
+
     manager: SessionManager
-    statuses: Statuses
+    poll: float = 0.01
 
     def phase(self, account_id: str) -> Phase | None:
         status = self.manager.status(account_id)
@@ -46,7 +44,7 @@ class Shard:
         while time.monotonic() < deadline:
             if check():
                 return
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(self.poll)
         raise AssertionError(f"timed out waiting for {what}")
 
     async def wait_phase(self, account_id: str, phase: Phase, timeout: float = 5.0) -> None:
@@ -55,6 +53,15 @@ class Shard:
             lambda: self.phase(account_id) == phase,
             timeout,
         )
+
+
+@dataclass
+class Shard(ManagerWaits):
+    data_dir: Path
+    sim: SimWhatsApp
+    store: SqliteMessageStore
+    manager: SessionManager
+    statuses: Statuses
 
     async def link(self, spec: AccountSpec) -> None:
         """Start the account and scan its first QR code with the simulated phone."""

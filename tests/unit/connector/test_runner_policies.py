@@ -25,6 +25,20 @@ async def shard(tmp_path: Path) -> Shard:
     await close_shard(shard)
 
 
+async def counted_shard(tmp_path: Path, **config: object) -> tuple[Shard, list[str]]:
+    """A shard whose dials are recorded (account ids, in order)."""
+    dials: list[str] = []
+    holder: dict[str, Dialer] = {}
+
+    async def dial(spec: SessionSpec) -> Conn:
+        dials.append(spec.account_id)
+        return await holder["inner"](spec)
+
+    shard = await open_shard(tmp_path, dialer=dial, **config)
+    holder["inner"] = local_dialer(shard.sim)
+    return shard, dials
+
+
 async def stored(shard: Shard, account_id: str) -> dict[str, list[str]]:
     """Thread id -> inbound texts, once the journal has forwarded what it holds."""
     await shard.manager.journal.flush()
@@ -136,15 +150,7 @@ async def test_delete_keeps_the_session_until_whatsapp_confirms_the_unlink(
 
 
 async def test_deleting_a_never_linked_account_opens_no_session(tmp_path: Path) -> None:
-    dials: list[str] = []
-    holder: dict[str, Dialer] = {}
-
-    async def dial(spec: SessionSpec) -> Conn:
-        dials.append(spec.account_id)
-        return await holder["inner"](spec)
-
-    shard = await open_shard(tmp_path, dialer=dial)
-    holder["inner"] = local_dialer(shard.sim)
+    shard, dials = await counted_shard(tmp_path)
     spec = account(5)
     try:
         shard.manager.ensure(spec)
@@ -179,15 +185,7 @@ async def test_keepalive_timeout_then_restored_keeps_one_sender(shard: Shard) ->
 
 
 async def test_client_outdated_fails_with_an_upgrade_reason_and_no_loop(tmp_path: Path) -> None:
-    dials: list[str] = []
-    holder: dict[str, Dialer] = {}
-
-    async def dial(spec: SessionSpec) -> Conn:
-        dials.append(spec.account_id)
-        return await holder["inner"](spec)
-
-    shard = await open_shard(tmp_path, dialer=dial)
-    holder["inner"] = local_dialer(shard.sim)
+    shard, dials = await counted_shard(tmp_path)
     spec = account(7)
     try:
         await shard.link(spec)

@@ -143,7 +143,7 @@ def test_needs_qr_matches_its_summary_bucket() -> None:
     assert {p for p, bucket in SUMMARY_BUCKET.items() if bucket == "needs_qr"} == NEEDS_QR
 
 
-# The account runner (connector/wafleet_connector/runner.py) only logs "unexpected phase
+# The account runner (connector/wafleet_connector/runner/state.py) only logs "unexpected phase
 # change" for a move the table refuses; these are moves it makes.
 @pytest.mark.parametrize("phase", [Phase.CONNECTED, Phase.QR_READY, Phase.LOGGED_OUT])
 def test_runner_crash_can_fail_an_account_from_any_phase(phase: Phase) -> None:
