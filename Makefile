@@ -96,6 +96,7 @@ bench: setup ## Benchmarks (print their figures)
 	$(BIN)/python bench/standalone.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/neonize_soak.py
 
 clean: ## Remove the virtualenv and caches (not ./data)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
