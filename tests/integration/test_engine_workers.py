@@ -244,3 +244,29 @@ async def test_a_leaky_worker_retires_without_cutting_a_connected_session(
         assert await shard.devices(steady.phone) == 1  # no new scan
     finally:
         await close_engine_shard(shard)
+
+
+async def test_a_go_fatal_error_in_one_worker_spares_the_others(shard: EngineShard) -> None:
+    """A message neonize dies on is redelivered (it was never acknowledged) and kills its
+    worker again: a crash loop, with growing pauses, that stays inside that worker."""
+    specs = [account(n) for n in range(1, 5)]  # 2 per worker: 2 workers
+    for spec in specs:
+        await shard.link(spec)
+    poisoned = specs[0]
+    victim_pid = shard.worker_pid(poisoned.id)
+    others = [s for s in specs if shard.worker_pid(s.id) != victim_pid]
+    assert len(others) == 2
+    linked_at = {s.id: len(shard.history.phases[s.id]) for s in others}
+    supervisor = shard.transport.supervisor
+    await send_inbound(shard, poisoned.phone, ["__fake_go_fatal__"])
+    await shard.wait_for(
+        "two crashes of the poisoned worker",
+        lambda: any(w.restarts >= 2 for w in supervisor.stats()),
+    )
+    crashed = next(w for w in supervisor.stats() if w.restarts >= 2)
+    assert crashed.last_exit == "exit 2 (Go fatal error or panic)"
+    # The other worker's sessions never left Connected and still take messages.
+    for spec in others:
+        assert shard.history.phases[spec.id][linked_at[spec.id] - 1 :] == [Phase.CONNECTED]
+        await send_inbound(shard, spec.phone, [f"{spec.id} fine"])
+    await wait_stored(shard, {spec.id: f"{spec.id} fine" for spec in others})

@@ -77,6 +77,7 @@ class WorkerInfo:
     retiring: bool
     health: Mapping[str, int]
     delays: tuple[float, ...]  # the pauses before each restart, oldest first
+    last_exit: str  # how its last process ended ("" if none has)
 
 
 class _Worker:
@@ -327,6 +328,7 @@ class EngineSupervisor:
                 retiring=w.retiring,
                 health=dict(w.health),
                 delays=tuple(w.delays),
+                last_exit=w.last_exit,
             )
             for w in self._workers
         ]
