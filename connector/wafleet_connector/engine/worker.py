@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import threading
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,16 +127,16 @@ class Stream:
         except BadHello as exc:
             await self.send({"type": "error", "reason": str(exc)})
             if hello is not None and isinstance(hello.get("account"), str):
-                report(closed=hello["account"])  # the supervisor counted it on the dial
+                self._engine.closed(hello["account"])  # the supervisor counted it on the dial
             return
         account = spec.account_id
-        report(open=account)
+        self._engine.opened(account)
         try:
             self._session = await self._engine.transport.open(spec, self.sink)
         except Exception as exc:
             logger.warning("session refused", extra={"account": account, "error": str(exc)})
             await self.send({"type": "error", "reason": f"the engine refused the session: {exc}"})
-            report(closed=account)
+            self._engine.closed(account)
             return
         try:
             await self._serve()
@@ -196,7 +197,7 @@ class Stream:
         quiesced = getattr(session, "quiesced", None)
         if isinstance(quiesced, threading.Event) and not quiesced.is_set():
             await asyncio.to_thread(quiesced.wait, self._engine.reopen_wait)
-        report(closed=account)
+        self._engine.closed(account)
 
 
 class Engine:
@@ -208,6 +209,18 @@ class Engine:
         self.transport: Any = build_inprocess(config)
         self.reopen_wait = float(config.neonize.get("reopen_wait", 120.0))
         self._last_health: dict[str, int] | None = None
+        self._streams: Counter[str] = Counter()  # an account's streams, open or closing
+
+    def opened(self, account: str) -> None:
+        self._streams[account] += 1
+        report(open=account)
+
+    def closed(self, account: str) -> None:
+        """Report an account closed once none of its streams here holds a socket."""
+        self._streams[account] -= 1
+        if self._streams[account] <= 0:
+            del self._streams[account]
+            report(closed=account)
 
     async def report_health(self) -> None:
         while True:
