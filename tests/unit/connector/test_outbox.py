@@ -168,3 +168,33 @@ async def test_items_queued_by_another_process_are_found_by_the_shard_poll(
     finally:
         await sender.close()
         await store.close()
+
+
+async def test_a_second_connected_does_not_start_a_second_sender(tmp_path: Path) -> None:
+    store = await SqliteMessageStore(tmp_path / "m.db").open()
+    sender = await sender_for(store, [], rate=1000)
+    session = ScriptedSession()
+    try:
+        sender.start("wa-a", session)
+        sender.start("wa-a", session)  # Connected again on the same stream (keepalive)
+        senders = [t for t in asyncio.all_tasks() if t.get_name() == "outbox-wa-a"]
+        assert len(senders) == 1
+        for n in range(20):
+            await store.enqueue(item(n))
+        sender.notify("wa-a")
+        await wait_status(store, "ob-19", "sent")
+        assert sorted(session.sent) == sorted(f"m{n}" for n in range(20))  # each once
+        other = ScriptedSession()
+        sender.start("wa-a", other)  # a new stream: the old sender gives way
+
+        def live() -> int:
+            return len([t for t in asyncio.all_tasks() if t.get_name() == "outbox-wa-a"])
+
+        for _ in range(200):
+            if live() == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert live() == 1
+    finally:
+        await sender.close()
+        await store.close()
