@@ -1,33 +1,51 @@
-"""A small async Kubernetes API client (httpx): what the connector and the API need.
+"""The Kubernetes API for the connector, the API and the operator's own calls.
 
-kopf drives the operator; the connector and the API only get, list, watch,
-create, patch and delete a few resources, so they use this instead of the
-thread-bound official client.
+The transport, TLS and authentication are the official asyncio client's
+(``kubernetes_asyncio``: its ``Configuration`` and ``ApiClient``); this module adds what
+our loops need from every call, whatever the resource:
+
+- every error body becomes its own error, JSON ``Status`` or plain text (the real server
+  answers API Priority and Fairness rejections, 429, with ``text/plain``);
+- ``Retry-After`` is read into ``KubeError.retry_after``;
+- watches have a read timeout (``WATCH_READ_TIMEOUT``) and ask for bookmarks, which
+  reach the caller as heartbeats (``BOOKMARK``): a half-open stream ends in WatchTimeout;
+- resourceVersions are opaque strings: passed back as they came, never compared.
+
+Objects stay plain dicts (custom resources are dicts in the official client too).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
-
-from wafleet.kube.config import KubeConnection
+import aiohttp
+from kubernetes_asyncio.client import ApiClient, Configuration
 
 Obj = dict[str, Any]
 PatchKind = Literal["merge", "json"]
 _PATCH_TYPES = {"merge": "application/merge-patch+json", "json": "application/json-patch+json"}
+WATCH_READ_TIMEOUT = 90.0  # seconds without a line (event or bookmark): the watch is dead
+REQUEST_TIMEOUT = 30.0
 
 
 class KubeError(Exception):
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after  # seconds, from the Retry-After header
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying as it is: throttled, a server error, or no answer."""
+        return self.status in (0, 408, 429) or self.status >= 500
 
 
 class NotFound(KubeError):
@@ -42,13 +60,43 @@ class Gone(KubeError):
     """410: the resourceVersion a watch resumes from is too old; list again."""
 
 
-_ERRORS: dict[int, type[KubeError]] = {404: NotFound, 409: Conflict, 410: Gone}
+class TooManyRequests(KubeError):
+    """429: API Priority and Fairness (or a webhook) asks to come back after retry_after."""
 
 
-def _raise_for(status: int, body: Any) -> None:
-    reason = body.get("reason", "") if isinstance(body, dict) else ""
-    message = body.get("message", "") if isinstance(body, dict) else str(body)[:500]
-    raise _ERRORS.get(status, KubeError)(status, reason, message)
+class WatchTimeout(KubeError):
+    """A watch sent nothing (no event, no bookmark) for WATCH_READ_TIMEOUT: half-open."""
+
+
+_ERRORS: dict[int, type[KubeError]] = {
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    429: TooManyRequests,
+}
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_of(status: int, text: str, headers: Any = None) -> KubeError:
+    """The error for a response: a JSON Status, or whatever text the server sent."""
+    reason, message = "", text.strip()[:500]
+    try:
+        body = json.loads(text) if text else {}
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        reason = str(body.get("reason", ""))
+        message = str(body.get("message", "")) or message
+    if not reason and status == 429:
+        reason = "TooManyRequests"
+    return _ERRORS.get(status, KubeError)(status, reason, message, _retry_after(headers))
 
 
 @dataclass(frozen=True)
@@ -77,31 +125,44 @@ EVENTS = Resource("", "v1", "events")
 
 
 class KubeClient:
-    def __init__(self, connection: KubeConnection, timeout: float = 30.0) -> None:
-        self._connection = connection
-        verify: ssl.SSLContext | bool = connection.verify
-        if connection.verify and connection.ca_file:
-            verify = ssl.create_default_context(cafile=connection.ca_file)
-        cert = (
-            (connection.cert_file, connection.key_file)
-            if connection.cert_file and connection.key_file
-            else None
-        )
-        self._http = httpx.AsyncClient(
-            base_url=connection.host,
-            verify=verify,
-            cert=cert,
-            timeout=httpx.Timeout(timeout, read=None),
-        )
+    def __init__(self, configuration: Configuration, timeout: float = REQUEST_TIMEOUT) -> None:
+        self._configuration = configuration
+        self._client: ApiClient | None = None  # made in the event loop it will serve
+        self._timeout = timeout
 
-    def _headers(self, content_type: str | None = None) -> dict[str, str]:
+    @property
+    def _api(self) -> ApiClient:
+        if self._client is None:
+            self._client = ApiClient(self._configuration)
+        return self._client
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        read_timeout: aiohttp.ClientTimeout | float | None = None,
+    ) -> aiohttp.ClientResponse:
         headers = {"Accept": "application/json"}
-        token = self._connection.bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if content_type:
+        if body is not None or method in ("POST", "PUT", "PATCH", "DELETE"):
             headers["Content-Type"] = content_type
-        return headers
+        try:
+            response: aiohttp.ClientResponse = await self._api.call_api(
+                path,
+                method,
+                query_params=list((params or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=self._timeout if read_timeout is None else read_timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeError(0, "Unreachable", f"{type(exc).__name__}: {exc}") from exc
+        return response
 
     async def _call(
         self,
@@ -112,18 +173,22 @@ class KubeClient:
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        response = await self._http.request(
-            method,
-            path,
-            params=params,
-            content=None if body is None else json.dumps(body),
-            headers=self._headers(content_type if body is not None else None),
+        response = await self._send(
+            method, path, body=body, params=params, content_type=content_type
         )
-        data = response.json() if response.content else {}
-        if response.status_code >= 400:
-            _raise_for(response.status_code, data)
-        result: Obj = data
-        return result
+        try:
+            text = await response.text(errors="replace")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeError(0, "Unreachable", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            response.release()
+        if response.status >= 400:
+            raise error_of(response.status, text, response.headers)
+        try:
+            data = json.loads(text) if text else {}
+        except ValueError as exc:
+            raise KubeError(response.status, "BadResponse", text[:200]) from exc
+        return data if isinstance(data, dict) else {}
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> Obj:
         return await self._call("GET", res.path(namespace, name))
@@ -167,7 +232,10 @@ class KubeClient:
         label_selector: str = "",
         timeout_seconds: int = 300,
     ) -> AsyncIterator[tuple[str, Obj]]:
-        """Yield (type, object) until the server ends the watch; raise Gone when too old."""
+        """Yield (type, object) until the server ends the watch (BOOKMARK included).
+
+        Raises Gone when the resourceVersion is too old, WatchTimeout when nothing (not even
+        a bookmark) came for WATCH_READ_TIMEOUT, KubeError for anything else."""
         params = {
             "watch": "true",
             "resourceVersion": resource_version,
@@ -176,20 +244,37 @@ class KubeClient:
         }
         if label_selector:
             params["labelSelector"] = label_selector
-        async with self._http.stream(
-            "GET", res.path(namespace), params=params, headers=self._headers()
-        ) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _raise_for(response.status_code, response.json() if response.content else {})
-            async for line in response.aiter_lines():
+        stream = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+        response = await self._send("GET", res.path(namespace), params=params, read_timeout=stream)
+        try:
+            if response.status >= 400:
+                text = await response.text(errors="replace")
+                raise error_of(response.status, text, response.headers)
+            while True:
+                try:
+                    line = await asyncio.wait_for(response.content.readline(), WATCH_READ_TIMEOUT)
+                except TimeoutError:
+                    raise WatchTimeout(
+                        0, "WatchTimeout", f"nothing for {WATCH_READ_TIMEOUT:.0f} s"
+                    ) from None
+                except aiohttp.ClientError as exc:
+                    raise KubeError(0, "WatchBroken", str(exc)) from exc
+                if not line:
+                    return  # the server ended the watch (timeoutSeconds)
                 if not line.strip():
                     continue
-                event = json.loads(line)
+                try:
+                    event = json.loads(line)
+                except ValueError as exc:
+                    raise KubeError(0, "WatchBroken", "a watch line is not JSON") from exc
                 kind, obj = str(event.get("type")), event.get("object") or {}
                 if kind == "ERROR":
-                    _raise_for(int(obj.get("code", 500)), obj)
+                    raise error_of(int(obj.get("code", 500)), json.dumps(obj))
                 yield kind, obj
+        finally:
+            response.close()  # never hand a half-read stream back to the pool
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
