@@ -21,7 +21,7 @@ from wafleet.stores.base import MessageStore
 from wafleet.stores.factory import open_store
 from wafleet_connector.cluster_settings import ConnectorSettings
 from wafleet_connector.cr_status import CrStatusWriter
-from wafleet_connector.lease import ShardLease
+from wafleet_connector.lease import LeaseTiming, ShardLease
 from wafleet_connector.manager import ManagerConfig, SessionManager
 from wafleet_connector.shard_sync import ShardSync
 from wafleet_connector.transports import build_transport
@@ -64,7 +64,10 @@ class Connector:
             namespace=settings.namespace,
             name=shard_lease_name(settings.statefulset, settings.ordinal),
             holder=settings.pod_name,
-            duration=settings.lease_seconds,
+            timing=LeaseTiming(
+                duration=settings.lease_seconds,
+                fence=self._manager.config.session_stop_timeout + 2,
+            ),
             on_lost=self._lost,
         )
         self.lease.start()
@@ -88,8 +91,9 @@ class Connector:
         await self.lease.lost.wait()
 
     async def _lost(self) -> None:
-        if self._manager is not None:
-            await self._manager.release_all()
+        """Fencing: every session stops before another pod may take the lease."""
+        if self._manager is not None and self.lease is not None:
+            await self._manager.release_all(within=self.lease.timing.fence)
 
     def ready(self) -> bool:
         return (

@@ -199,9 +199,22 @@ class SessionManager:
         """Stop running the account and forget it, keeping its session (it moved away)."""
         await self._end(account_id, "shutdown")
 
-    async def release_all(self) -> None:
-        """Stop every session, keeping them (the shard's lease was lost)."""
-        await asyncio.gather(*(self.release(account_id) for account_id in list(self._runners)))
+    async def release_all(self, within: float | None = None) -> None:
+        """Stop every session, keeping them (the shard's lease was lost), in ``within``
+        seconds at most: a runner still busy then is cancelled (its session stopped)."""
+        ends = [asyncio.ensure_future(self.release(a)) for a in list(self._runners)]
+        if not ends:
+            return
+        _, late = await asyncio.wait(ends, timeout=within)
+        for end in late:
+            end.cancel()
+        cancelled = [r.task for r in self._runners.values() if r.task and not r.task.done()]
+        for task in cancelled:
+            task.cancel()  # the runner stops its session on the way out
+        await asyncio.gather(*ends, *cancelled, return_exceptions=True)
+        for account_id in list(self._runners):  # whatever ended is forgotten: none runs now
+            self._runners.pop(account_id, None)
+            self._dirty.pop(account_id, None)
 
     async def _end(self, account_id: str, kind: CommandKind) -> None:
         """End a runner with ``kind``; UnlinkPending (delete) keeps it, retrying on its own."""
