@@ -15,61 +15,81 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-
 from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
 from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import REGENERATE_ANNOTATION, account_of, new_account_cr
-from wafleet.kube.client import ACCOUNTS, Conflict, Gone, KubeClient, KubeError, NotFound
+from wafleet.kube.client import (
+    ACCOUNTS,
+    WATCH_READ_TIMEOUT,
+    Conflict,
+    KubeClient,
+    KubeError,
+    NotFound,
+)
+from wafleet.kube.listwatch import ListWatch
 from wafleet.stores.base import MessageStore
 from wafleet_api.backend import AccountNotFound, ActionRefused
 
 logger = logging.getLogger(__name__)
 
+# Seconds without an event or bookmark before the API says it is not ready: more than a
+# watch's read timeout (a silent watch is replaced after 90 s) plus a retry.
+CACHE_STALE_AFTER = WATCH_READ_TIMEOUT + 30
+
 Obj = dict[str, Any]
 
 
 class AccountCache:
-    """Every WhatsAppAccount of the namespace, kept current by one list + watch."""
+    """Every WhatsAppAccount of the namespace, kept current by one list + watch.
+
+    resourceVersions are opaque: a write's response is applied unless the watch already
+    delivered that very version (then the cache holds it or something newer).
+    """
+
+    SEEN = 16  # versions remembered per account
 
     def __init__(self, kube: KubeClient, namespace: str) -> None:
-        self._kube = kube
-        self._namespace = namespace
         self.items: dict[str, Obj] = {}
-        self.synced = asyncio.Event()
+        self._seen: dict[str, list[str]] = {}
+        self.watch = ListWatch(kube, ACCOUNTS, namespace, self._listed, self._event)
+
+    @property
+    def synced(self) -> asyncio.Event:
+        return self.watch.synced
 
     def put(self, cr: Obj) -> None:
+        """A CR our own write returned."""
         name = cr["metadata"]["name"]
-        old = self.items.get(name)
-        if old is None or _version(cr) >= _version(old):
+        if str(cr["metadata"].get("resourceVersion")) not in self._seen.get(name, ()):
+            self.items[name] = cr
+
+    def _saw(self, cr: Obj) -> None:
+        name = cr["metadata"]["name"]
+        seen = self._seen.setdefault(name, [])
+        seen.append(str(cr["metadata"].get("resourceVersion")))
+        del seen[: -self.SEEN]
+
+    async def _listed(self, items: list[Obj]) -> None:
+        self.items = {cr["metadata"]["name"]: cr for cr in items}
+        self._seen = {}
+        for cr in items:
+            self._saw(cr)
+
+    async def _event(self, kind: str, cr: Obj) -> None:
+        name = cr["metadata"]["name"]
+        if kind == "DELETED":
+            self.items.pop(name, None)
+            self._seen.pop(name, None)
+        elif kind in ("ADDED", "MODIFIED"):
+            self._saw(cr)
             self.items[name] = cr
 
     async def run(self) -> None:
-        while True:
-            try:
-                listing = await self._kube.list(ACCOUNTS, self._namespace)
-                self.items = {cr["metadata"]["name"]: cr for cr in listing.get("items", [])}
-                self.synced.set()
-                version = str(listing["metadata"].get("resourceVersion", ""))
-                while True:
-                    async for kind, cr in self._kube.watch(
-                        ACCOUNTS, self._namespace, resource_version=version
-                    ):
-                        version = str(cr.get("metadata", {}).get("resourceVersion", version))
-                        if kind == "DELETED":
-                            self.items.pop(cr["metadata"]["name"], None)
-                        elif kind in ("ADDED", "MODIFIED"):
-                            self.put(cr)
-            except Gone:
-                continue
-            except (KubeError, OSError, httpx.HTTPError) as exc:
-                logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
-                await asyncio.sleep(2)
+        await self.watch.run()
 
-
-def _version(cr: Obj) -> int:
-    value = str(cr.get("metadata", {}).get("resourceVersion", "0"))
-    return int(value) if value.isdigit() else 0
+    def fresh(self, within: float) -> bool:
+        """Synced, and the API server said something (an event, a bookmark) lately."""
+        return self.synced.is_set() and self.watch.stale_for() <= within
 
 
 def _live(cr: Obj | None) -> Obj | None:
@@ -110,7 +130,9 @@ class ClusterBackend:
         await self._kube.close()
 
     def ready(self) -> bool:
-        return self.cache.synced.is_set()
+        """Unready until the first list, and while the cache has not heard from the API
+        server for CACHE_STALE_AFTER (a watch that fails on and on, or goes silent)."""
+        return self.cache.fresh(CACHE_STALE_AFTER)
 
     def _cr(self, account_id: str) -> Obj:
         cr = _live(self.cache.items.get(account_id))

@@ -77,6 +77,7 @@ class Connector:
         assert self.lease is not None and self.sync is not None
         while True:
             await self.lease.held.wait()  # no session runs without the shard's lease
+            self.sync.synced.clear()  # ready again only once this run has listed
             sync = asyncio.create_task(self.sync.run(), name="shard-sync")
             lost = asyncio.create_task(self._until_lost(), name="lease-watch")
             done, _ = await asyncio.wait({sync, lost}, return_when=asyncio.FIRST_COMPLETED)

@@ -13,8 +13,6 @@ import contextlib
 import logging
 from typing import Any
 
-import httpx
-
 from wafleet.kube.account_cr import (
     CLEANUP_FINALIZER,
     REGENERATE_ANNOTATION,
@@ -22,7 +20,8 @@ from wafleet.kube.account_cr import (
     spec_of,
     status_of,
 )
-from wafleet.kube.client import ACCOUNTS, Conflict, Gone, KubeClient, KubeError, NotFound
+from wafleet.kube.client import ACCOUNTS, Conflict, KubeClient, NotFound
+from wafleet.kube.listwatch import ListWatch
 from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.manager import SessionManager, UnknownAccount
 from wafleet_connector.runner import CommandRefused, UnlinkPending
@@ -44,47 +43,39 @@ class ShardSync:
     ) -> None:
         self._kube = kube
         self._namespace = namespace
-        self._selector = f"{SHARD_LABEL}={ordinal}"
         self._manager = manager
         self._statuses = statuses
-        self.synced = asyncio.Event()
+        self.watch = ListWatch(
+            kube,
+            ACCOUNTS,
+            namespace,
+            self._listed,
+            self._event,
+            label_selector=f"{SHARD_LABEL}={ordinal}",
+            watch_seconds=WATCH_SECONDS,
+        )
+
+    @property
+    def synced(self) -> asyncio.Event:
+        return self.watch.synced
 
     async def run(self) -> None:
-        """List, then watch from the list's resourceVersion; list again on 410 Gone."""
-        while True:
-            try:
-                listing = await self._kube.list(ACCOUNTS, self._namespace, self._selector)
-                seen = set()
-                for cr in listing.get("items", []):
-                    seen.add(cr["metadata"]["name"])
-                    await self.apply(cr)
-                for gone in set(self._manager.account_ids()) - seen:
-                    await self._release(gone)
-                self.synced.set()
-                version = str(listing.get("metadata", {}).get("resourceVersion", ""))
-                await self._watch(version)
-            except Gone:
-                logger.info("watch expired; listing again")
-            except (KubeError, OSError, httpx.HTTPError) as exc:
-                logger.warning("account watch failed; again in 2 s", extra={"error": str(exc)})
-                await asyncio.sleep(2)
+        """List, then watch from the list's resourceVersion (ListWatch: resumes, relists)."""
+        await self.watch.run()
 
-    async def _watch(self, version: str) -> None:
-        while True:
-            async for kind, cr in self._kube.watch(
-                ACCOUNTS,
-                self._namespace,
-                resource_version=version,
-                label_selector=self._selector,
-                timeout_seconds=WATCH_SECONDS,
-            ):
-                version = str(cr.get("metadata", {}).get("resourceVersion", version))
-                if kind == "BOOKMARK":
-                    continue
-                if kind == "DELETED":
-                    await self._release(cr["metadata"]["name"])
-                else:
-                    await self.apply(cr)
+    async def _listed(self, items: list[Obj]) -> None:
+        seen = set()
+        for cr in items:
+            seen.add(cr["metadata"]["name"])
+            await self.apply(cr)
+        for gone in set(self._manager.account_ids()) - seen:
+            await self._release(gone)
+
+    async def _event(self, kind: str, cr: Obj) -> None:
+        if kind == "DELETED":
+            await self._release(cr["metadata"]["name"])
+        elif kind in ("ADDED", "MODIFIED"):
+            await self.apply(cr)
 
     async def apply(self, cr: Obj) -> None:
         name = cr["metadata"]["name"]
