@@ -94,6 +94,8 @@ class SessionManager:
         self._runners: dict[str, AccountRunner] = {}
         self._dirty: dict[str, AccountStatus] = {}
         self._dirty_event = asyncio.Event()
+        self._status_failures = 0
+        self._status_backoff = Backoff(base=0.5, cap=30.0)
         self._flusher: asyncio.Task[None] | None = None
         self._ctx = RunnerContext(
             transport=transport,
@@ -282,20 +284,36 @@ class SessionManager:
         self._dirty[account_id] = status
         self._dirty_event.set()
 
-    async def _flush_statuses(self) -> None:
+    async def _flush_statuses(self) -> float | None:
+        """Write what is dirty; on failure keep it and return how long to wait (seconds)."""
         if not self._dirty:
-            return
+            return None
         batch, self._dirty = self._dirty, {}
         try:
             await self._statuses.write_statuses(batch)
-        except Exception:
-            logger.exception("status write failed; will retry")
+        except Exception as exc:
+            self._status_failures += 1
+            wait = self._status_backoff.delay(self._status_failures)
+            retry_after = getattr(exc, "retry_after", None)  # a throttled API server
+            if isinstance(retry_after, int | float):
+                wait = max(wait, float(retry_after))
+            logger.warning(
+                "status write failed; again in %.1f s", wait, extra={"error": str(exc)[:200]}
+            )
             for key, value in batch.items():
                 self._dirty.setdefault(key, value)
+            return wait
+        self._status_failures = 0
+        return None
 
     async def _flush_loop(self) -> None:
+        """Debounced writes; a failed write is retried with backoff even if nothing new
+        comes (the last status of an account must not wait for its next change)."""
         while True:
-            await self._dirty_event.wait()
+            if not self._dirty:
+                await self._dirty_event.wait()
             await asyncio.sleep(STATUS_DEBOUNCE)
             self._dirty_event.clear()
-            await self._flush_statuses()
+            wait = await self._flush_statuses()
+            if wait is not None:
+                await asyncio.sleep(wait)

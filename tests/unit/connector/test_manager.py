@@ -231,3 +231,33 @@ async def test_shutdown_is_bounded_and_restart_resumes(tmp_path: Path) -> None:
         assert all(shard.manager.status(s.id).reconnects == 0 for s in specs)  # type: ignore[union-attr]
     finally:
         await close_shard(shard)
+
+
+async def test_a_failed_status_write_is_retried_without_a_new_change(tmp_path: Path) -> None:
+    """A throttled API server (429 with Retry-After) must not leave the last status unwritten
+    until the account's next change: the writer retries on its own."""
+    from wafleet.kube.client import TooManyRequests  # noqa: PLC0415
+
+    shard = await open_shard(tmp_path)
+    spec = account(12)
+    failures = [TooManyRequests(429, "TooManyRequests", "slow down", retry_after=0.2)] * 2
+    written: list[Phase] = []
+    real = shard.statuses.write_statuses
+
+    async def flaky(statuses: dict[str, object]) -> None:
+        phases = [s.phase for s in statuses.values()]  # type: ignore[attr-defined]
+        if failures and Phase.CONNECTED in phases:  # the last change: nothing follows it
+            raise failures.pop()
+        written.extend(s.phase for s in statuses.values())  # type: ignore[attr-defined]
+        await real(statuses)  # type: ignore[arg-type]
+
+    shard.statuses.write_statuses = flaky  # type: ignore[method-assign]
+    try:
+        await shard.link(spec)
+        await shard.wait_for(
+            "the Connected status written", lambda: Phase.CONNECTED in written, timeout=10
+        )
+        assert failures == []
+        assert shard.statuses.latest[spec.id].phase == Phase.CONNECTED
+    finally:
+        await close_shard(shard)
