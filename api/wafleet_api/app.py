@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -10,13 +11,22 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from wafleet.core.http import ApiError, api_error_handler, http_error_handler
+from wafleet.core.http import ApiError, api_error_handler, error_response, http_error_handler
 from wafleet.core.settings import Settings
 from wafleet_api import routes_accounts, routes_messages, routes_system
 from wafleet_api.auth import BearerAuth
-from wafleet_api.backend import AccountBackend
+from wafleet_api.backend import AccountBackend, BackendUnavailable
+
+
+async def unavailable_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BackendUnavailable)
+    response = error_response(503, "backend_unavailable", str(exc))
+    response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+    return response
 
 
 def create_app(
@@ -52,7 +62,11 @@ def create_app(
             *extra_routes,
         ],
         middleware=[Middleware(BearerAuth, token=admin_token, open_prefixes=open_prefixes)],
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            BackendUnavailable: unavailable_handler,
+        },
         lifespan=lifespan,
     )
     app.state.settings = settings

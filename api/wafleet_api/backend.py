@@ -19,6 +19,14 @@ class ActionRefused(Exception):
     """The action does not apply to the account as it is (answered 409)."""
 
 
+class BackendUnavailable(Exception):
+    """What the backend relies on (the Kubernetes API) cannot answer now: 503, retry later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class AccountBackend(Protocol):
     async def start(self) -> None: ...
 

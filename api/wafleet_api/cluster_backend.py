@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
@@ -28,7 +28,7 @@ from wafleet.kube.client import (
 )
 from wafleet.kube.listwatch import ListWatch
 from wafleet.stores.base import MessageStore
-from wafleet_api.backend import AccountNotFound, ActionRefused
+from wafleet_api.backend import AccountNotFound, ActionRefused, BackendUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,20 @@ def _live(cr: Obj | None) -> Obj | None:
 StoreOpener = Callable[[], Awaitable[MessageStore]]
 
 
+@contextlib.contextmanager
+def _api_errors() -> Iterator[None]:
+    """A throttled or failing API server is a 503 with Retry-After, not a 500."""
+    try:
+        yield
+    except KubeError as exc:
+        if not exc.transient:
+            raise
+        raise BackendUnavailable(
+            f"the Kubernetes API cannot answer now ({exc.status} {exc.reason}); try again",
+            exc.retry_after,
+        ) from exc
+
+
 class ClusterBackend:
     def __init__(self, kube: KubeClient, namespace: str, open_store: StoreOpener) -> None:
         self._kube = kube
@@ -141,16 +155,18 @@ class ClusterBackend:
         return cr
 
     async def add(self, spec: AccountSpec) -> tuple[Account, bool]:
-        try:
-            cr = await self._kube.create(ACCOUNTS, self._namespace, new_account_cr(spec))
-            created = True
-        except Conflict:
-            cr = await self._kube.get(ACCOUNTS, self._namespace, spec.id)
-            created = False
-        except KubeError as exc:
-            if exc.status == 422:
-                raise ActionRefused(f"the cluster refused the account: {exc.message}") from None
-            raise
+        with _api_errors():
+            try:
+                cr = await self._kube.create(ACCOUNTS, self._namespace, new_account_cr(spec))
+                created = True
+            except Conflict:
+                cr = await self._kube.get(ACCOUNTS, self._namespace, spec.id)
+                created = False
+            except KubeError as exc:
+                if exc.status == 422:
+                    message = f"the cluster refused the account: {exc.message}"
+                    raise ActionRefused(message) from None
+                raise
         self.cache.put(cr)
         return account_of(cr), created
 
@@ -163,10 +179,12 @@ class ClusterBackend:
         return sorted((account_of(cr) for cr in live), key=lambda a: (a.spec.created_at, a.spec.id))
 
     async def _patch(self, account_id: str, patch: Obj) -> None:
-        try:
-            self.cache.put(await self._kube.patch(ACCOUNTS, self._namespace, account_id, patch))
-        except NotFound:
-            raise AccountNotFound(account_id) from None
+        with _api_errors():
+            try:
+                written = await self._kube.patch(ACCOUNTS, self._namespace, account_id, patch)
+            except NotFound:
+                raise AccountNotFound(account_id) from None
+        self.cache.put(written)
 
     async def regenerate_qr(self, account_id: str) -> None:
         account = account_of(self._cr(account_id))
@@ -186,10 +204,11 @@ class ClusterBackend:
 
     async def delete(self, account_id: str) -> None:
         self._cr(account_id)
-        try:
-            result = await self._kube.delete(ACCOUNTS, self._namespace, account_id)
-        except NotFound:
-            raise AccountNotFound(account_id) from None
+        with _api_errors():
+            try:
+                result = await self._kube.delete(ACCOUNTS, self._namespace, account_id)
+            except NotFound:
+                raise AccountNotFound(account_id) from None
         if result.get("kind") == "WhatsAppAccount":
             self.cache.put(result)  # held by the connector's finalizer until logged out
         else:

@@ -25,6 +25,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "Unknown account",
         409: "The action does not apply to the account as it is",
         413: "Body too large",
+        503: "The cluster API cannot answer now; retry after the Retry-After header",
     }
     return {str(code): _json(_ERROR, text[code]) for code in codes}
 
@@ -52,7 +53,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {
             "201": _json({"type": "object", "properties": {"account": _ACCOUNT}}, "Created"),
             "200": _json({"type": "object", "properties": {"account": _ACCOUNT}}, "Existed"),
-            **_errors(400, 401, 413),
+            **_errors(400, 401, 409, 413, 503),
         },
     },
     ("get", "/api/whatsapp/accounts"): {
@@ -67,7 +68,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("delete", "/api/whatsapp/accounts/{account_id}"): {
         "summary": "Delete an account: log the device out and wipe its session",
         "parameters": [_ID],
-        "responses": {"200": _json(_OBJ), **_errors(401, 404)},
+        "responses": {"200": _json(_OBJ), **_errors(401, 404, 409, 503)},
     },
     ("get", "/api/status/dashboard"): {
         "summary": "Service, storage, every account (phones masked) and a summary",
@@ -85,12 +86,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/whatsapp/regenerate-qr/{account_id}"): {
         "summary": "Start linking again (after logout, QR timeout or disconnect)",
         "parameters": [_ID],
-        "responses": {"200": _json(_OBJ), **_errors(401, 404, 409)},
+        "responses": {"200": _json(_OBJ), **_errors(401, 404, 409, 503)},
     },
     ("post", "/api/whatsapp/disconnect/{account_id}"): {
         "summary": "Stop the session and keep it (suspend); regenerate-qr resumes",
         "parameters": [_ID],
-        "responses": {"200": _json(_OBJ), **_errors(401, 404, 409)},
+        "responses": {"200": _json(_OBJ), **_errors(401, 404, 409, 503)},
     },
     ("post", "/api/whatsapp/send-message"): {
         "summary": "Send a text through the outbox (idempotent by idempotencyKey)",
