@@ -61,6 +61,7 @@ class SimWhatsApp:
         known = [*snapshot.contacts, *(d.phone for d in self.devices.values()), *self.inbox]
         self._saver = StateSaver(self.config.state_path, self._snapshot)
         self._streams = Streams(self._saver.changed)
+        self.replacements = 0  # live streams replaced by a second client of the same device
         self._linker = Linker(self.config)
         self._timers = FaultTimers(self.config)
         self.bans = self._timers.bans
@@ -171,6 +172,8 @@ class SimWhatsApp:
             return
         stream, old = self._streams.attach(conn, device)
         if old is not None:
+            # Two clients drove one device: what a connector must never cause (counted).
+            self.replacements += 1
             with contextlib.suppress(ConnClosed):
                 await old.conn.send({"type": "stream_replaced"})
             await old.conn.close()
@@ -274,6 +277,7 @@ class SimWhatsApp:
             "live": len(self._streams.live),
             "linking": len(self._linker.links),
             "pendingMessages": sum(len(d.pending) for d in self.devices.values()),
+            "replacements": self.replacements,
         }
 
     def live_phones(self) -> Iterable[str]:

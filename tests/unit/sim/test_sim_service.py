@@ -74,7 +74,13 @@ async def test_rotated_away_qr_is_refused_and_the_current_one_links() -> None:
         assert frame["jid"] == JID
         connected = await client.expect("connected")
         assert connected["jid"] == JID
-        assert h.sim.summary() == {"devices": 1, "live": 1, "linking": 0, "pendingMessages": 0}
+        assert h.sim.summary() == {
+            "devices": 1,
+            "live": 1,
+            "linking": 0,
+            "pendingMessages": 0,
+            "replacements": 0,
+        }
         assert set(h.sim.live_phones()) == {PHONE}
 
 
@@ -162,6 +168,7 @@ async def test_second_connection_replaces_the_first(h: Harness) -> None:
     await first.expect("stream_replaced")
     await first.expect_closed()
     assert h.sim.summary()["live"] == 1
+    assert h.sim.summary()["replacements"] == 1  # two clients drove one device: counted
 
     message_id = await h.sim.deliver(CONTACT, PHONE, "to the live one")
     assert (await second.expect("message"))["id"] == message_id

@@ -18,7 +18,13 @@ async def test_keepalive_timeout_keeps_the_stream_and_holds_new_messages(h: Harn
     }
     held = await h.sim.deliver(CONTACT, PHONE, "while unwell")
     await client.expect_quiet()  # not pushed, and the stream is still open
-    assert h.sim.summary() == {"devices": 1, "live": 1, "linking": 0, "pendingMessages": 1}
+    assert h.sim.summary() == {
+        "devices": 1,
+        "live": 1,
+        "linking": 0,
+        "pendingMessages": 1,
+        "replacements": 0,
+    }
 
     await h.sim.fault(PHONE, "keepalive_timeout")
     assert (await client.expect("keepalive_timeout"))["errorCount"] == 2
