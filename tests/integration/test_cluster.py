@@ -5,6 +5,7 @@ One cluster per module (starting it costs seconds); each test works on its own a
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -148,7 +149,7 @@ def test_operator_killed_during_onboarding_assigns_each_account_once(cluster: Cl
     worker = threading.Thread(target=onboard)
     worker.start()
     time.sleep(0.3)
-    operator.stop()  # SIGTERM would be polite; a crash is the point
+    operator.stop(signal.SIGKILL)  # a crash: kopf gets no chance to stop gracefully
     time.sleep(0.5)
     cluster.operator = cluster.operator_proc()
     cluster.operator.start()
