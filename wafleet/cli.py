@@ -40,7 +40,15 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--port", type=int, help="default: 8080 (WAFLEET_PORT)")
         command.add_argument("--host", help="default: 127.0.0.1 (WAFLEET_HOST)")
     operator = commands.add_parser("operator", help="the kopf operator: shards and scaling")
-    operator.add_argument("--liveness-port", type=int, default=8081)
+    operator.add_argument(
+        "--liveness-port", type=int, default=8081, help="kopf's /healthz (default: 8081)"
+    )
+    operator.add_argument(
+        "--readiness-port",
+        type=int,
+        default=8082,
+        help="/readyz: kopf started, its indexes filled, this operator acting (default: 8082)",
+    )
 
     sim = commands.add_parser("sim", help="the simulated WhatsApp service")
     sim.add_argument("--port", type=int, default=8090)
@@ -149,17 +157,19 @@ def run_connector(args: argparse.Namespace) -> int:
 
 
 def run_operator(args: argparse.Namespace) -> int:
-    import kopf
+    import asyncio
 
     import wafleet_operator.handlers  # noqa: F401 (registers the handlers)
     from wafleet_connector.cluster_settings import namespace_from_env
+    from wafleet_operator.readiness import operate
 
+    if args.readiness_port == args.liveness_port:
+        raise ConfigError("--readiness-port and --liveness-port must differ")
+    namespace = namespace_from_env()
     setup_logging(Settings.from_env().log_level)
-    kopf.run(
-        namespaces=[namespace_from_env()],
-        standalone=False,
-        liveness_endpoint=f"http://0.0.0.0:{args.liveness_port}/healthz",
-    )
+    # As kopf.run does: a cancellation is how kopf stops on SIGTERM/SIGINT.
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(operate(namespace, args.liveness_port, args.readiness_port))
     return 0
 
 

@@ -13,6 +13,7 @@ import kopf
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet_operator import actions
 from wafleet_operator.fleet import AccountInfo
+from wafleet_operator.readiness import READINESS
 from wafleet_operator.settings import OperatorSettings
 
 GROUP, VERSION, PLURAL = "wafleet.io", "v1alpha1", "whatsappaccounts"
@@ -35,6 +36,8 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     settings.posting.level = logging.INFO
     # One namespace and known resources: no cluster-wide scanning (and no ClusterRole for it).
     settings.scanning.disabled = True
+    READINESS.priority = settings.peering.priority
+    READINESS.stale_after = 2.0 * settings.peering.lifetime
     memo.state = actions.OperatorState.connect(config)
     await actions.ensure_peering(memo.state)
 
@@ -66,6 +69,17 @@ def statefulsets(name: str, spec: kopf.Spec, body: kopf.Body, **_: Any) -> dict[
 @kopf.index("coordination.k8s.io", "v1", "leases", id="leases")
 def leases(name: str, spec: kopf.Spec, **_: Any) -> dict[str, Any]:
     return {name: dict(spec)}
+
+
+@kopf.on.event("kopf.dev", "v1", "kopfpeerings", id="peering-heartbeat")
+async def peering_heartbeat(
+    type: str | None, name: str, body: kopf.Body, memo: Any, **_: Any
+) -> None:
+    """The operator's readiness (readiness.py): kopf calls this only once every index is
+    filled and while peering lets it act, and its keep-alive rewrites the object every
+    ~50 s. An event handler: kopf adds no finalizer and posts no Event for it."""
+    if name == memo.state.config.peering_name:
+        READINESS.heard(type, body)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="place")

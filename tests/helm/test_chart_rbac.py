@@ -87,6 +87,7 @@ class ChartRun:
     api: K8sApi
     procs: list[Proc] = field(default_factory=list)
     follower: StatefulSetFollower | None = None
+    operator_readyz: str = ""
     api_url: str = ""
     token: str = ""
 
@@ -130,7 +131,10 @@ class ChartRun:
         operator = pod_spec(self.workload("Deployment", "operator"))["containers"][0]
         env = container_env(self.out, operator, "wafleet-operator-0")
         env["KUBECONFIG"] = str(self.kubeconfig("operator"))
-        args = [a if a != "8081" else str(free_port()) for a in operator["args"]]
+        ports = {"8081": str(free_port()), "8082": str(free_port())}  # liveness, readiness
+        args = [ports.get(a, a) for a in operator["args"]]
+        assert args != operator["args"]
+        self.operator_readyz = f"http://127.0.0.1:{ports['8082']}/readyz"
         self._spawn("operator", python_command(*args), env)
 
         api = pod_spec(self.workload("Deployment", "api"))["containers"][0]
@@ -211,6 +215,8 @@ def test_components_run_within_the_chart_roles(run: ChartRun) -> None:
     phones = ["+40712000001", "+40712000002"]
     ids = [account_id_for(p) for p in phones]
     try:
+        # Ready as its own service account: started, indexes filled, the active peer.
+        wait_http(run.operator_readyz, 45)
         with run.client() as client:
             for phone in phones:
                 response = client.post("/api/whatsapp/add-account", json={"phone": phone})

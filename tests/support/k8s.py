@@ -8,6 +8,7 @@ usable through KUBECONFIG by kubectl, the kubernetes client and kopf) and
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -24,7 +25,29 @@ import yaml
 from support.process import free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-KUBECTL = REPO / ".venv" / "tools" / "kubectl"
+TOOLS = REPO / ".venv" / "tools"
+KUBECTL = TOOLS / "kubectl"  # the newest kubectl scripts/k8s_tools.py extracts
+
+
+def kubectl_versions() -> tuple[str, ...]:
+    """The kubectl minors ``make setup`` extracts as ``kubectl-<minor>``, oldest first
+    (scripts/k8s_tools.py is the one list of them)."""
+    module = sys.modules.get("k8s_tools")
+    if module is None:
+        script = REPO / "scripts" / "k8s_tools.py"
+        spec = importlib.util.spec_from_file_location("k8s_tools", script)
+        assert spec is not None and spec.loader is not None
+        module = sys.modules["k8s_tools"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    versions: tuple[str, ...] = module.KUBECTL_VERSIONS
+    return versions
+
+
+def kubectl_path(version: str | None = None) -> Path:
+    """``.venv/tools/kubectl-<version>``, or the default (newest) kubectl."""
+    return TOOLS / (f"kubectl-{version}" if version else "kubectl")
+
+
 ADMIN_TOKEN = "emulator-admin-token"
 
 
