@@ -134,7 +134,8 @@ def run_api(args: argparse.Namespace) -> int:
     token = load_or_create_token(settings.admin_token, settings.data_dir)
     if token.source == "generated":
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
-    backend = ClusterBackend(KubeClient(load_connection()), namespace, lambda: open_store(settings))
+    kube = KubeClient(load_connection(), watch_read_timeout=settings.kube_watch_timeout)
+    backend = ClusterBackend(kube, namespace, lambda: open_store(settings))
     app = create_app(settings, backend, admin_token=token.value)
     _serve(app, settings.host, settings.port, settings.log_level)
     return 0

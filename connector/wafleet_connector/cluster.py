@@ -44,7 +44,9 @@ class Connector:
     async def start(self) -> None:
         settings = self.settings
         settings.base.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.kube = KubeClient(load_connection())
+        self.kube = KubeClient(
+            load_connection(), watch_read_timeout=settings.base.kube_watch_timeout
+        )
         self._store = await open_store(settings.base)
         statuses = CrStatusWriter(self.kube, settings.namespace, settings.pod_name)
         self._manager = SessionManager(

@@ -125,10 +125,16 @@ EVENTS = Resource("", "v1", "events")
 
 
 class KubeClient:
-    def __init__(self, configuration: Configuration, timeout: float = REQUEST_TIMEOUT) -> None:
+    def __init__(
+        self,
+        configuration: Configuration,
+        timeout: float = REQUEST_TIMEOUT,
+        watch_read_timeout: float = WATCH_READ_TIMEOUT,
+    ) -> None:
         self._configuration = configuration
         self._client: ApiClient | None = None  # made in the event loop it will serve
         self._timeout = timeout
+        self.watch_read_timeout = watch_read_timeout
 
     @property
     def _api(self) -> ApiClient:
@@ -235,7 +241,7 @@ class KubeClient:
         """Yield (type, object) until the server ends the watch (BOOKMARK included).
 
         Raises Gone when the resourceVersion is too old, WatchTimeout when nothing (not even
-        a bookmark) came for WATCH_READ_TIMEOUT, KubeError for anything else."""
+        a bookmark) came for ``watch_read_timeout``, KubeError for anything else."""
         params = {
             "watch": "true",
             "resourceVersion": resource_version,
@@ -252,10 +258,12 @@ class KubeClient:
                 raise error_of(response.status, text, response.headers)
             while True:
                 try:
-                    line = await asyncio.wait_for(response.content.readline(), WATCH_READ_TIMEOUT)
+                    line = await asyncio.wait_for(
+                        response.content.readline(), self.watch_read_timeout
+                    )
                 except TimeoutError:
                     raise WatchTimeout(
-                        0, "WatchTimeout", f"nothing for {WATCH_READ_TIMEOUT:.0f} s"
+                        0, "WatchTimeout", f"nothing for {self.watch_read_timeout:.0f} s"
                     ) from None
                 except aiohttp.ClientError as exc:
                     raise KubeError(0, "WatchBroken", str(exc)) from exc

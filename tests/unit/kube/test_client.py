@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio.client import Configuration
 
-from wafleet.kube import client as kube_client
 from wafleet.kube.client import (
     ACCOUNTS,
     Conflict,
@@ -98,7 +97,7 @@ async def test_a_half_open_watch_ends_in_a_watch_timeout(
     server: tuple[KubeClient, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     kube, _ = server
-    monkeypatch.setattr(kube_client, "WATCH_READ_TIMEOUT", 0.5)
+    kube.watch_read_timeout = 0.5
     seen = []
     with pytest.raises(WatchTimeout):
         async for kind, obj in kube.watch(ACCOUNTS, "wafleet", resource_version="a1"):
