@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import signal
-import socket
-from collections.abc import Iterator
 
 import uvicorn
 
 from k8s_emulator.app import create_app
-from k8s_emulator.store import Store
+from k8s_emulator.server import QuietDroppedWatches, Server
+from k8s_emulator.store import DEFAULT_HISTORY, Store
 from k8s_emulator.web import Settings
-
-
-class Server(uvicorn.Server):
-    """Ends open watches first, so that shutting down closes their streams cleanly."""
-
-    store: Store
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        """Like uvicorn's, without re-raising the signal afterwards: SIGTERM exits with 0."""
-        handled = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.store.close()
-        await super().shutdown(sockets)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="k8s_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--history", type=int, default=1000, help="watch events kept per resource")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=DEFAULT_HISTORY,
+        help="watch cache: events kept per resource (default 102400, the API server's bound)",
+    )
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds")
     parser.add_argument(
         "--watch-timeout",
@@ -66,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     app = create_app(store, settings, tokens=tokens, enforce_rbac=args.rbac)
     logging.basicConfig(level=args.log_level.upper())
+    logging.getLogger("uvicorn.error").addFilter(QuietDroppedWatches())
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from starlette.routing import Route
 from k8s_emulator import discovery, rbac
 from k8s_emulator.audit import AuditEntry, AuditLog, Authenticator, Identity, timestamp
 from k8s_emulator.common import Options
+from k8s_emulator.control import faults_endpoint
 from k8s_emulator.errors import ApiError, internal, route_not_found
+from k8s_emulator.faults import FaultSet, RequestInfo
 from k8s_emulator.handlers import Handlers
 from k8s_emulator.operations import Operations
 from k8s_emulator.store import Store
@@ -33,6 +36,7 @@ class Emulator:
     handlers: Handlers
     audit: AuditLog = field(default_factory=AuditLog)
     auth: Authenticator = field(default_factory=Authenticator)
+    faults: FaultSet = field(default_factory=FaultSet)
     enforce_rbac: bool = False
 
 
@@ -128,6 +132,11 @@ async def api(request: Request) -> Response:
         verb = verb_for(request.method, target, request.query_params.get("watch") in TRUE)
         if identity is None:
             raise ApiError(401, "Unauthorized", "Unauthorized")
+        if target is not None:
+            injected = await _inject(emulator, request, target, verb)
+            if injected is not None:
+                code = injected.status_code
+                return injected
         _authorize(emulator, identity, target, verb, path)
         if target is not None:
             response = await emulator.handlers.handle(request, target, verb)
@@ -144,13 +153,33 @@ async def api(request: Request) -> Response:
         return response
     except ApiError as error:
         code = error.code
-        return json_response(error.status(), error.code)
+        failed = json_response(error.status(), error.code)
+        failed.headers.update(error.response_headers())
+        return failed
     except Exception as error:  # an emulator bug: answer like the API server would
         log.exception("internal error on %s %s", request.method, path)
         code = 500
         return json_response(internal(repr(error)).status(), 500)
     finally:
         _record(emulator, request, identity, target, verb, code)
+
+
+async def _inject(
+    emulator: Emulator, request: Request, target: Target, verb: str
+) -> Response | None:
+    """The faults in force for this request: added latency, an error answer, a broken watch."""
+    info = RequestInfo(
+        verb=verb,
+        group=target.rtype.group,
+        resource=target.rtype.plural,
+        namespace=target.namespace,
+        name=target.name,
+    )
+    decision = emulator.faults.decide(info)
+    if decision.latency > 0:
+        await asyncio.sleep(decision.latency)
+    request.state.watch_fault = decision.watch
+    return None if decision.answer is None else decision.answer.response()
 
 
 def _authorize(
@@ -249,6 +278,8 @@ def create_app(
         routes=[
             Route("/_emulator/audit", audit_endpoint, methods=["GET", "DELETE"]),
             Route("/_emulator/tokens", tokens_endpoint, methods=["POST"]),
+            Route("/_emulator/faults", faults_endpoint, methods=["GET", "POST", "DELETE"]),
+            Route("/_emulator/faults/{fault_id}", faults_endpoint, methods=["GET", "DELETE"]),
             Route("/healthz", healthz),
             Route("/livez", healthz),
             Route("/readyz", healthz),

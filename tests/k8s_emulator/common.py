@@ -14,6 +14,8 @@ class Options:
     dry_run: bool = False
     field_validation: str = "Warn"  # Strict, Warn or Ignore
     patch: bool = False
+    patch_type: str = ""  # the patch's content type, for the shape of decode errors
+    patch_body: Any = None  # the patch as sent (a strategic merge patch's errors print it)
 
 
 @dataclass

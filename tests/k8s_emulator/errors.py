@@ -102,9 +102,21 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.list_continue = ""  # a Status' metadata.continue (an expired continue token)
 
     def status(self) -> JSON:
-        return status_body(self.code, self.reason, self.message, self.details)
+        body = status_body(self.code, self.reason, self.message, self.details)
+        if self.list_continue:
+            body["metadata"] = {"continue": self.list_continue}
+        return body
+
+    def response_headers(self) -> dict[str, str]:
+        """Retry-After when the Status asks for it, as responsewriters.ErrorNegotiated sets."""
+        headers = dict(self.headers)
+        retry = (self.details or {}).get("retryAfterSeconds")
+        if retry:
+            headers.setdefault("Retry-After", str(retry))
+        return headers
 
 
 def status_body(code: int, reason: str, message: str, details: JSON | None = None) -> JSON:

@@ -89,12 +89,13 @@ class Handlers(Reads):
 
     async def _patch(self, request: Request, target: Target) -> Response:
         rtype = target.rtype
-        content_type = request.headers.get("content-type", "").split(";")[0].strip()
+        content_type = patch_content_type(request.headers.get("content-type", ""))
         accepted = [t for t in PATCH_TYPES if not (rtype.custom and "strategic" in t)]
         if content_type not in accepted:
             raise unsupported_media_type(content_type, accepted)
         patch = await read_body(request)
         opts = options(request, patch=True)
+        opts.patch_type, opts.patch_body = content_type, patch
         if content_type == "application/apply-patch+yaml":
             if not request.query_params.get("fieldManager"):
                 error = FieldError(
@@ -126,6 +127,12 @@ class Handlers(Reads):
             rtype, target.namespace, target.name, patched, target.subresource or None, opts
         )
         return self._result(request, rtype, result)
+
+
+def patch_content_type(header: str) -> str:
+    """As the API server reads it: cut at the first ';' (if not first), nothing trimmed."""
+    index = header.find(";")
+    return header[:index] if index > 0 else header
 
 
 def _apply(content_type: str, current: JSON, patch: Any) -> Any:

@@ -11,9 +11,10 @@ import copy
 import uuid
 from typing import Any
 
-from k8s_emulator import crds, defaults, schema
+from k8s_emulator import builtins, crds, defaults, schema
 from k8s_emulator.common import NAMESPACES, Options, Result
-from k8s_emulator.conversion import now, present, to_storage
+from k8s_emulator.conversion import now, present
+from k8s_emulator.decoding import admit_body
 from k8s_emulator.deletion import Deletion
 from k8s_emulator.errors import (
     STALE,
@@ -65,25 +66,12 @@ class Operations(Deletion):
 
     # -- admission helpers ----------------------------------------------------
 
-    def _prune(self, rtype: ResourceType, obj: JSON, opts: Options) -> list[str]:
-        unknown = schema.prune_and_default(obj, rtype.schema if rtype.custom else None)
-        if not unknown or opts.field_validation == "Ignore":
-            return []
-        texts = [f'unknown field "{path}"' for path in unknown]
-        if opts.field_validation == "Strict":
-            message = "strict decoding error: " + ", ".join(texts)
-            if not opts.patch:
-                message = (
-                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a '
-                    f"{rtype.kind}: {message}"
-                )
-            raise bad_request(message)
-        return texts
-
     def _validate(self, rtype: ResourceType, obj: JSON, old: JSON | None) -> None:
         errors = validate_meta(obj, rtype)
         if rtype.custom:
             errors += schema.validate(obj, rtype.schema)
+        else:
+            errors += builtins.validate(rtype, obj, old)
         if rtype.key == crds.KEY:
             errors += crds.validate(obj)
         if old is not None and old["metadata"].get("deletionTimestamp"):
@@ -135,8 +123,7 @@ class Operations(Deletion):
         meta = self._check_identity(rtype, namespace, body)
         if rtype.namespaced:
             self._refuse_terminating(rtype, namespace, meta.get("name", ""))
-        obj = to_storage(rtype, body)
-        warnings = self._prune(rtype, obj, opts)
+        obj, warnings = admit_body(rtype, body, opts)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generate_name(meta["generateName"])
@@ -209,8 +196,7 @@ class Operations(Deletion):
                 "metadata.resourceVersion", RawValue("0x0"), "must be specified for an update"
             )
             raise invalid_object(rtype.kind, rtype.group, name, [error])
-        incoming = to_storage(rtype, body)
-        warnings = self._prune(rtype, incoming, opts)
+        incoming, warnings = admit_body(rtype, body, opts)
         new = self._merge(rtype, existing, incoming, subresource)
         defaults.apply(rtype, new, creating=False)
         if rtype.key == crds.KEY:
@@ -218,13 +204,17 @@ class Operations(Deletion):
         self._validate(rtype, new, existing)
         if _same(new, existing):
             return Result(present(rtype, existing), 200, warnings)
+        if existing["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            # errEmptiedFinalizers: the update is not written; the object is deleted (one
+            # DELETED event carrying its last stored state) and the request's object returned.
+            if not opts.dry_run:
+                self._remove(rtype, existing)
+            return Result(present(rtype, new), 200, warnings)
         if opts.dry_run:
             return Result(present(rtype, new), 200, warnings)
         stored = self.store.put(rtype.key, new, existing)
         if rtype.key == crds.KEY:
             self.registry.register_crd(stored)
-        if stored["metadata"].get("deletionTimestamp") and not stored["metadata"].get("finalizers"):
-            self._remove(rtype, stored)
         return Result(present(rtype, stored), 200, warnings)
 
     def _merge(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from k8s_emulator import scale, tables, watch
+from k8s_emulator import listing, scale, tables, watch
 from k8s_emulator.common import Result
 from k8s_emulator.conversion import present
-from k8s_emulator.errors import ApiError, bad_request
+from k8s_emulator.errors import ApiError
 from k8s_emulator.operations import Operations
 from k8s_emulator.resources import ResourceType
 from k8s_emulator.selectors import (
@@ -56,11 +54,16 @@ class Reads:
         return matcher(labels, fields)
 
     def _list_body(
-        self, rtype: ResourceType, items: list[JSON], token: str, remaining: int = 0
+        self,
+        rtype: ResourceType,
+        items: list[JSON],
+        token: str,
+        remaining: int = 0,
+        rv: int | None = None,
     ) -> JSON:
         if not rtype.custom:
             items = [{k: v for k, v in i.items() if k not in ("apiVersion", "kind")} for i in items]
-        metadata: JSON = {"resourceVersion": str(self.store.rv)}
+        metadata: JSON = {"resourceVersion": str(self.store.rv if rv is None else rv)}
         if token:
             metadata["continue"] = token
             metadata["remainingItemCount"] = remaining
@@ -79,70 +82,67 @@ class Reads:
             obj = self.ops.get(rtype, target.namespace, target.name)
             return self._result(request, rtype, Result(obj))
         if verb == "watch":
-            return self._watch(request, target)
-        items = self._select(request, target)
+            return await self._watch(request, target)
+        snap = await listing.snapshot(
+            self.store, rtype, target.namespace or None, request.query_params
+        )
+        match = self._matcher(request, rtype)
+        items = [present(rtype, o) for o in snap.items]
+        items = [o for o in items if match(o)]
+        if snap.after is not None:
+            items = [i for i in items if _position(i) > snap.after]
         token, remaining = "", 0
         limit = int(request.query_params.get("limit") or 0)
-        start = request.query_params.get("continue")
-        if start:
-            try:
-                after = json.loads(base64.urlsafe_b64decode(start))["start"]
-            except (ValueError, KeyError) as error:
-                raise bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion "
-                    + "(version meta.k8s.io/v1)"
-                ) from error
-            items = [i for i in items if _position(i) > tuple(after)]
         if limit and len(items) > limit:
             remaining = len(items) - limit
             items = items[:limit]
-            token = base64.urlsafe_b64encode(
-                json.dumps({"rv": self.store.rv, "start": _position(items[-1])}).encode()
-            ).decode()
+            token = listing.encode_token(snap.rv, _position(items[-1]))
         if accepts(request, "Table"):
             include = request.query_params.get("includeObject", "Metadata")
             return json_response(
-                tables.table(rtype, items, str(self.store.rv), include, continue_token=token)
+                tables.table(rtype, items, str(snap.rv), include, continue_token=token)
             )
         if accepts(request, "PartialObjectMetadataList"):
             body = {
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": {"resourceVersion": str(self.store.rv)},
+                "metadata": {"resourceVersion": str(snap.rv)},
                 "items": [tables.partial_metadata(i) for i in items],
             }
             return json_response(body)
-        return json_response(self._list_body(rtype, items, token, remaining))
+        return json_response(self._list_body(rtype, items, token, remaining, snap.rv))
 
-    def _watch(self, request: Request, target: Target) -> Response:
+    async def _watch(self, request: Request, target: Target) -> Response:
         rtype, params = target.rtype, request.query_params
         match = self._matcher(request, rtype)
         render = self._renderer(request, rtype)
         watcher = watch.Watcher(rtype, target.namespace or None, match, render)
         since = params.get("resourceVersion") or ""
         initial = params.get("sendInitialEvents") in TRUE
-        bookmarks = params.get("allowWatchBookmarks") in TRUE
-        timeout = float(params.get("timeoutSeconds") or self.settings.default_watch_timeout)
+        plan = watch.Plan(
+            timeout=float(params.get("timeoutSeconds") or self.settings.default_watch_timeout),
+            bookmarks=params.get("allowWatchBookmarks") in TRUE,
+            bookmark_interval=self.settings.bookmark_interval,
+            fault=getattr(request.state, "watch_fault", None),
+        )
         if since in ("", "0") or initial:
             for obj in self.store.items(rtype.key, target.namespace or None):
                 if watcher.passes(obj):
                     watcher.send("ADDED", obj)
-            if initial and bookmarks:
+            if initial and plan.bookmarks:
                 watcher.queue.put_nowait(watch.bookmark(rtype, self.store.rv, initial_end=True))
             self.store.subscribe(watcher, None)
         else:
+            resume = listing.parse_rv(since)
             try:
-                resume = int(since)
-            except ValueError as error:
-                raise bad_request(f"invalid resource version: {since}") from error
-            try:
+                await listing.wait_fresh(self.store, resume)
                 self.store.subscribe(watcher, resume)
             except ApiError as error:
+                # past authorization and a parsable resourceVersion, errors are ERROR events
                 line = watch.encode("ERROR", error.status())
                 return Response(line, media_type="application/json")
         return StreamingResponse(
-            watch.stream(self.store, watcher, timeout, bookmarks, self.settings.bookmark_interval),
-            media_type="application/json",
+            watch.stream(self.store, watcher, plan), media_type="application/json"
         )
 
     def _renderer(self, request: Request, rtype: ResourceType) -> watch.Render:

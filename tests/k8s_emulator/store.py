@@ -1,7 +1,13 @@
 """In-memory object storage: one global resourceVersion counter, a bounded event
-history per resource (like the API server's watch cache) for resumable watches,
-and the watchers fed from it. A watch from a resourceVersion older than an event
-already dropped from that history gets 410 Gone.
+history per resource (like the API server's watch cache, whose default upper
+bound per resource is 100 * 1024 events) for resumable watches and lists at an
+exact resourceVersion, and the watchers fed from it.
+
+Once a resource's history has dropped events, a watch from a resourceVersion
+older than the oldest kept event minus one gets 410 Expired ``too old resource
+version: X (Y)`` (Y is that oldest event's resourceVersion minus one), as
+watch_cache.go answers; a list pinned to such a resourceVersion gets etcd's
+``The resourceVersion for the provided list is too old.``
 
 Everything runs on the server's single event loop, so operations are atomic
 without locks; watchers get their events through asyncio queues.
@@ -38,8 +44,11 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+DEFAULT_HISTORY = 100 * 1024
+
+
 class Store:
-    def __init__(self, history_size: int = 1000) -> None:
+    def __init__(self, history_size: int = DEFAULT_HISTORY) -> None:
         self.registry = Registry()
         self.rv = 0
         self.history_size = history_size
@@ -90,12 +99,12 @@ class Store:
         rv = self.next_rv()
         final = copy.deepcopy(obj)
         final["metadata"]["resourceVersion"] = str(rv)
-        self._emit(Event(rv, "DELETED", key, final, final))
+        self._emit(Event(rv, "DELETED", key, final, copy.deepcopy(obj)))
         return obj
 
     def _emit(self, event: Event) -> None:
-        history = self._history.setdefault(event.key, deque(maxlen=self.history_size))
-        if len(history) == self.history_size:
+        history = self._history.setdefault(event.key, deque(maxlen=max(self.history_size, 1)))
+        if len(history) == history.maxlen:
             self._evicted[event.key] = history[0].rv
         history.append(event)
         for sink in list(self._sinks):
@@ -104,12 +113,38 @@ class Store:
 
     # -- watches --------------------------------------------------------------
 
+    def oldest_resumable(self, key: Key) -> int:
+        """The oldest resourceVersion a watch of ``key`` can resume from (0: any)."""
+        history = self._history.get(key)
+        if key not in self._evicted or not history:
+            return 0
+        return history[0].rv - 1
+
+    def items_at(self, key: Key, namespace: str | None, rv: int) -> list[JSON] | None:
+        """The objects as they were at ``rv``, or None once the history no longer covers it."""
+        if rv < self.oldest_resumable(key):
+            return None
+        state = {
+            (o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+            for o in self.items(key, None)
+        }
+        for event in reversed(self._history.get(key, ())):
+            if event.rv <= rv:
+                break
+            meta = event.obj["metadata"]
+            where = (meta.get("namespace", ""), meta["name"])
+            if event.type == "ADDED":
+                state.pop(where, None)
+            elif event.prev is not None:
+                state[where] = copy.deepcopy(event.prev)
+        return [state[k] for k in sorted(state) if namespace is None or k[0] == namespace]
+
     def subscribe(self, sink: Sink, since: int | None) -> None:
         """Register ``sink``; first replay the history after ``since`` (410 if it is gone)."""
         if since is not None and since < self.rv:
-            evicted = self._evicted.get(sink.key, 0)
-            if since < evicted:
-                raise gone(f"too old resource version: {since} ({evicted})")
+            oldest = self.oldest_resumable(sink.key)
+            if since < oldest:
+                raise gone(f"too old resource version: {since} ({oldest})")
             for event in self._history.get(sink.key, ()):
                 if event.rv > since:
                     sink.offer(event)

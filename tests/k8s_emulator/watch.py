@@ -11,9 +11,11 @@ import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from k8s_emulator.conversion import present
+from k8s_emulator.faults import Fault
 from k8s_emulator.resources import ResourceType
 from k8s_emulator.selectors import Matcher
 from k8s_emulator.store import Event, Key, Store
@@ -71,30 +73,86 @@ def bookmark(rtype: ResourceType, resource_version: int, initial_end: bool = Fal
     )
 
 
-async def stream(
-    store: Store,
-    watcher: Watcher,
-    timeout: float,
-    bookmarks: bool,
-    bookmark_interval: float,
-) -> AsyncIterator[bytes]:
-    """Yield the watcher's events until the timeout, the server's shutdown or a disconnect."""
+PRE_TIMEOUT_BOOKMARK = 2.0  # cacher: a bookmark 2 s before the watch's deadline
+
+
+class DroppedWatch(Exception):
+    """Raised inside a watch stream to cut its connection (a drop-watch fault)."""
+
+
+@dataclass
+class Plan:
+    timeout: float
+    bookmarks: bool
+    bookmark_interval: float
+    fault: Fault | None = None
+
+
+def next_bookmark(now: float, interval: float, deadline: float) -> float | None:
+    """cacheWatcher.nextBookmarkTime: every interval, and last 2 s before the deadline."""
+    heartbeat = min(now + interval, deadline - PRE_TIMEOUT_BOOKMARK)
+    return None if heartbeat <= now else heartbeat
+
+
+def _fault_time(plan: Plan, start: float) -> float | None:
+    fault = plan.fault
+    if fault is None or fault.after_seconds is None:
+        return None
+    return start + fault.after_seconds
+
+
+def _fault_due(plan: Plan, sent: int, now: float, at: float | None) -> bool:
+    fault = plan.fault
+    if fault is None:
+        return False
+    if fault.after_events is None and fault.after_seconds is None:
+        return True
+    if fault.after_events is not None and sent >= fault.after_events:
+        return True
+    return at is not None and now >= at
+
+
+async def _silence(watcher: Watcher) -> None:
+    """A half-open watch: nothing more is sent, not even bookmarks, whatever happens."""
+    while await watcher.queue.get() is not None:
+        pass
+
+
+async def stream(store: Store, watcher: Watcher, plan: Plan) -> AsyncIterator[bytes]:
+    """Yield the watcher's events until the timeout, the server's shutdown, a disconnect or
+    the watch fault in force (a cut connection, a clean early end, or silence)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    start = loop.time()
+    deadline = start + plan.timeout
+    bookmark_at = next_bookmark(start, plan.bookmark_interval, deadline) if plan.bookmarks else None
+    fault_at = _fault_time(plan, start)
+    sent = 0
     try:
         while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
+            now = loop.time()
+            if _fault_due(plan, sent, now, fault_at):
+                assert plan.fault is not None
+                if plan.fault.kind == "half-open-watch":
+                    await _silence(watcher)
+                    return
+                if plan.fault.reset:
+                    raise DroppedWatch(plan.fault.id)
                 return
-            wait = min(remaining, bookmark_interval) if bookmarks else remaining
+            if now >= deadline:
+                return
+            wake = min(t for t in (deadline, bookmark_at, fault_at) if t is not None)
             try:
-                line = await asyncio.wait_for(watcher.queue.get(), wait)
+                line = await asyncio.wait_for(watcher.queue.get(), max(wake - now, 0))
             except TimeoutError:
-                if bookmarks and deadline - loop.time() > 0:
+                now = loop.time()
+                if bookmark_at is not None and now >= bookmark_at and now < deadline:
                     yield bookmark(watcher.rtype, store.rv)
+                    sent += 1
+                    bookmark_at = next_bookmark(now, plan.bookmark_interval, deadline)
                 continue
             if line is None:
                 return
             yield line
+            sent += 1
     finally:
         store.unsubscribe(watcher)

@@ -29,6 +29,17 @@ PATCH_TYPES = [
 ]
 
 
+class JsonFloat(float):
+    """A JSON number with a fraction or exponent, keeping its text for Go's error messages."""
+
+    text: str
+
+    def __new__(cls, text: str) -> JsonFloat:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 @dataclass
 class Target:
     rtype: ResourceType
@@ -68,7 +79,7 @@ async def read_body(request: Request, allow_yaml: bool = True) -> Any:
     try:
         if "yaml" in content_type and allow_yaml:
             return yaml.safe_load(raw)
-        return json.loads(raw or b"null")
+        return json.loads(raw or b"null", parse_float=JsonFloat)
     except (ValueError, yaml.YAMLError) as error:
         raise bad_request(f"error decoding request body: {error}") from error
 

@@ -53,17 +53,26 @@ def test_finalizers_hold_deletion_until_removed(
             widgets_url(ns, "f"), json={"metadata": {"finalizers": None}}, headers=MERGE
         )
         assert released.status_code == 200
+        # the answer is the request's object: no finalizers, the last stored resourceVersion
+        assert "finalizers" not in released.json()["metadata"]
+        assert (
+            released.json()["metadata"]["resourceVersion"]
+            == spec_change.json()["metadata"]["resourceVersion"]
+        )
         assert http.get(widgets_url(ns, "f")).status_code == 404
         events = []
         for line in stream.iter_lines():
             if line:
                 events.append(json.loads(line))
-            if len(events) == 4:
+            if events and events[-1]["type"] == "DELETED":
                 break
-    assert [e["type"] for e in events] == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
+    # the update that empties the finalizers is not written: one DELETED, no MODIFIED
+    assert [e["type"] for e in events] == ["MODIFIED", "MODIFIED", "DELETED"]
     assert events[0]["object"]["metadata"]["deletionTimestamp"]
-    assert events[-1]["object"]["metadata"].get("finalizers") is None
-    assert int(events[-1]["object"]["metadata"]["resourceVersion"]) > int(
+    deleted = events[-1]["object"]
+    assert deleted["metadata"]["finalizers"] == ["wafleet.io/logout"]  # its last stored state
+    assert deleted["spec"]["size"] == 1
+    assert int(deleted["metadata"]["resourceVersion"]) > int(
         events[-2]["object"]["metadata"]["resourceVersion"]
     )
 

@@ -163,3 +163,56 @@ def test_server_side_apply_creates_then_merges(
         params={"fieldManager": "t"},
     )
     assert second.status_code == 200 and second.json()["spec"]["size"] == 3
+
+
+BUILTIN_TYPES = (
+    "application/json-patch+json, application/merge-patch+json, "
+    "application/strategic-merge-patch+json, application/apply-patch+yaml"
+)
+CUSTOM_TYPES = (
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+)
+
+
+def _unsupported(response: httpx.Response, accepted: str) -> None:
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "the body of the request was in an unknown format - accepted media types "
+        f"include: {accepted}",
+        "reason": "UnsupportedMediaType",
+        "code": 415,
+    }
+
+
+def test_patch_content_types_per_resource(http: httpx.Client, crd: dict[str, Any], ns: str) -> None:
+    http.post(widgets_url(ns), json=widget("ct"))
+    cm = f"/api/v1/namespaces/{ns}/configmaps"
+    http.post(cm, json={"metadata": {"name": "c"}, "data": {"a": "1"}})
+    body = b'{"data": {"b": "2"}}'
+    _unsupported(http.patch(f"{cm}/c", content=body), BUILTIN_TYPES)  # no Content-Type
+    for wrong in (
+        "application/json",
+        "Application/Merge-Patch+json",
+        "application/merge-patch+json ;x",  # not trimmed: the type is "…+json "
+    ):
+        _unsupported(
+            http.patch(f"{cm}/c", content=body, headers={"Content-Type": wrong}), BUILTIN_TYPES
+        )
+    charset = {"Content-Type": "application/merge-patch+json; charset=utf-8"}
+    assert http.patch(f"{cm}/c", content=body, headers=charset).status_code == 200
+    for kind in (MERGE, STRATEGIC):
+        assert http.patch(f"{cm}/c", content=body, headers=kind).status_code == 200
+    _unsupported(
+        http.patch(widgets_url(ns, "ct"), json={"spec": {"size": 1}}, headers=STRATEGIC),
+        CUSTOM_TYPES,
+    )
+    _unsupported(http.patch(widgets_url(ns, "ct"), content=b"{}"), CUSTOM_TYPES)
+    assert (
+        http.patch(widgets_url(ns, "ct"), json={"spec": {"size": 1}}, headers=MERGE).status_code
+        == 200
+    )

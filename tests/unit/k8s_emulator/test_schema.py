@@ -87,8 +87,12 @@ def test_unknown_fields_pruned_warned_or_rejected(
         params={"fieldValidation": "Strict"},
         headers={"Content-Type": "application/merge-patch+json"},
     )
-    assert patch.status_code == 400
-    assert patch.json()["message"] == 'strict decoding error: unknown field "spec.other"'
+    # a patch is decoded after it is applied: the error is the patched object's (422 Invalid)
+    assert patch.status_code == 422 and patch.json()["reason"] == "Invalid"
+    message = patch.json()["message"]
+    assert message.startswith(' "" is invalid: patch: Invalid value: "{\\"apiVersion\\":')
+    assert message.endswith('": strict decoding error: unknown field "spec.other"')
+    assert patch.json()["details"]["causes"][0]["field"] == "patch"
     unknown_meta = http.post(
         widgets_url(ns),
         json={**widget("v"), "metadata": {"name": "v", "bad": 1}},
