@@ -135,7 +135,9 @@ def run_api(args: argparse.Namespace) -> int:
     if token.source == "generated":
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
     kube = KubeClient(load_connection(), watch_read_timeout=settings.kube_watch_timeout)
-    backend = ClusterBackend(kube, namespace, lambda: open_store(settings))
+    backend = ClusterBackend(
+        kube, namespace, lambda: open_store(settings), settings.kube_watch_seconds
+    )
     app = create_app(settings, backend, admin_token=token.value)
     _serve(app, settings.host, settings.port, settings.log_level)
     return 0

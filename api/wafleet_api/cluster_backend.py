@@ -48,10 +48,12 @@ class AccountCache:
 
     SEEN = 16  # versions remembered per account
 
-    def __init__(self, kube: KubeClient, namespace: str) -> None:
+    def __init__(self, kube: KubeClient, namespace: str, watch_seconds: int = 300) -> None:
         self.items: dict[str, Obj] = {}
         self._seen: dict[str, list[str]] = {}
-        self.watch = ListWatch(kube, ACCOUNTS, namespace, self._listed, self._event)
+        self.watch = ListWatch(
+            kube, ACCOUNTS, namespace, self._listed, self._event, watch_seconds=watch_seconds
+        )
 
     @property
     def synced(self) -> asyncio.Event:
@@ -117,12 +119,18 @@ def _api_errors() -> Iterator[None]:
 
 
 class ClusterBackend:
-    def __init__(self, kube: KubeClient, namespace: str, open_store: StoreOpener) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        namespace: str,
+        open_store: StoreOpener,
+        watch_seconds: int = 300,
+    ) -> None:
         self._kube = kube
         self._namespace = namespace
         self._open_store = open_store
         self._opened: MessageStore | None = None
-        self.cache = AccountCache(kube, namespace)
+        self.cache = AccountCache(kube, namespace, watch_seconds)
         self._task: asyncio.Task[None] | None = None
 
     @property

@@ -58,7 +58,12 @@ class Connector:
         )
         await self._manager.start()
         self.sync = ShardSync(
-            self.kube, settings.namespace, settings.ordinal, self._manager, statuses
+            self.kube,
+            settings.namespace,
+            settings.ordinal,
+            self._manager,
+            statuses,
+            watch_seconds=settings.base.kube_watch_seconds,
         )
         self._manager.on_deleted = self.sync.deleted
         self.lease = ShardLease(

@@ -40,6 +40,8 @@ class ShardSync:
         ordinal: int,
         manager: SessionManager,
         statuses: CrStatusWriter,
+        *,
+        watch_seconds: int = WATCH_SECONDS,
     ) -> None:
         self._kube = kube
         self._namespace = namespace
@@ -52,7 +54,7 @@ class ShardSync:
             self._listed,
             self._event,
             label_selector=f"{SHARD_LABEL}={ordinal}",
-            watch_seconds=WATCH_SECONDS,
+            watch_seconds=watch_seconds,
         )
 
     @property

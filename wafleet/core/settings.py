@@ -66,6 +66,7 @@ class Settings:
     engine_gomemlimit: str | None = None  # GOMEMLIMIT of each worker, e.g. "400MiB"
     engine_library: str = "neonize"  # "module:function" runs a stand-in Go library (tests)
     kube_watch_timeout: float = 90.0  # a watch silent this long (no event, no bookmark) is dead
+    kube_watch_seconds: int = 300  # the server ends each watch after this; a new one follows
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -116,6 +117,7 @@ class Settings:
             engine_gomemlimit=_gomemlimit(read.optional("ENGINE_GOMEMLIMIT")),
             engine_library=read.string("ENGINE_LIBRARY", "neonize"),
             kube_watch_timeout=read.number("KUBE_WATCH_TIMEOUT", 90.0, minimum=1, maximum=3600),
+            kube_watch_seconds=read.integer("KUBE_WATCH_SECONDS", 300, minimum=1, maximum=3600),
         )
         if settings.store == "firestore" and settings.firestore_project is None:
             raise ConfigError(
