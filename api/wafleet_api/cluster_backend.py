@@ -20,7 +20,6 @@ from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import REGENERATE_ANNOTATION, account_of, new_account_cr
 from wafleet.kube.client import (
     ACCOUNTS,
-    WATCH_READ_TIMEOUT,
     Conflict,
     KubeClient,
     KubeError,
@@ -32,9 +31,9 @@ from wafleet_api.backend import AccountNotFound, ActionRefused, BackendUnavailab
 
 logger = logging.getLogger(__name__)
 
-# Seconds without an event or bookmark before the API says it is not ready: more than a
-# watch's read timeout (a silent watch is replaced after 90 s) plus a retry.
-CACHE_STALE_AFTER = WATCH_READ_TIMEOUT + 30
+# Seconds beyond a watch's read timeout (after which a silent watch is replaced) that the
+# cache may go without an event or bookmark before the API says it is not ready.
+STALE_MARGIN = 30.0
 
 Obj = dict[str, Any]
 
@@ -153,8 +152,9 @@ class ClusterBackend:
 
     def ready(self) -> bool:
         """Unready until the first list, and while the cache has not heard from the API
-        server for CACHE_STALE_AFTER (a watch that fails on and on, or goes silent)."""
-        return self.cache.fresh(CACHE_STALE_AFTER)
+        server for its watch read timeout plus STALE_MARGIN (a watch that fails on and on,
+        or goes silent)."""
+        return self.cache.fresh(self._kube.watch_read_timeout + STALE_MARGIN)
 
     def _cr(self, account_id: str) -> Obj:
         cr = _live(self.cache.items.get(account_id))
