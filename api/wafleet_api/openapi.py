@@ -51,8 +51,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ["phone"],
         ),
         "responses": {
-            "201": _json({"type": "object", "properties": {"account": _ACCOUNT}}, "Created"),
-            "200": _json({"type": "object", "properties": {"account": _ACCOUNT}}, "Existed"),
+            "200": _json(
+                {"type": "object", "properties": {"account": _ACCOUNT}},
+                "The account (created: true if new, false if it existed)",
+            ),
             **_errors(400, 401, 409, 413, 503),
         },
     },
@@ -105,8 +107,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             ["accountId", "to", "message"],
         ),
         "responses": {
-            "200": _json(_OBJ, "Sent, or a repeat of an earlier request"),
-            "202": _json(_OBJ, "Queued"),
+            "200": _json(_OBJ, "Sent, queued (queued: true), or a repeat of an earlier request"),
             **_errors(400, 401, 404, 413),
         },
     },

@@ -74,7 +74,7 @@ async def add_account(request: Request) -> Response:
         raise ApiError(409, "conflict", str(exc)) from None
     return JSONResponse(
         {"success": True, "created": created, "account": account_view(account)},
-        status_code=201 if created else 200,
+        status_code=200,  # the legacy server's code; "created" tells new from existing
     )
 
 
