@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -61,7 +62,10 @@ def create_app(
             *routes_system.routes(),
             *extra_routes,
         ],
-        middleware=[Middleware(BearerAuth, token=admin_token, open_prefixes=open_prefixes)],
+        middleware=[
+            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(BearerAuth, token=admin_token, open_prefixes=open_prefixes),
+        ],
         exception_handlers={
             ApiError: api_error_handler,
             HTTPException: http_error_handler,

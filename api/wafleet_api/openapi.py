@@ -60,7 +60,30 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/api/whatsapp/accounts"): {
         "summary": "List accounts with status, QR (raw and PNG) and pairing code",
-        "responses": {"200": _json({"type": "object"}), **_errors(401)},
+        "parameters": [
+            {
+                "name": "qr",
+                "in": "query",
+                "required": False,
+                "description": "png (default: data URL and raw code), raw, or none",
+                "schema": {"enum": ["png", "raw", "none"]},
+            },
+            {
+                "name": "limit",
+                "in": "query",
+                "required": False,
+                "description": "one page of this many accounts, in creation order",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+            },
+            {
+                "name": "cursor",
+                "in": "query",
+                "required": False,
+                "description": "the nextCursor of the previous page (with limit)",
+                "schema": _STR,
+            },
+        ],
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 401)},
     },
     ("get", "/api/whatsapp/accounts/{account_id}"): {
         "summary": "One account",

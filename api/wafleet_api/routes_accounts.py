@@ -17,6 +17,7 @@ from wafleet.core.models import Account, AccountSpec, iso
 from wafleet.core.phones import InvalidPhone, normalize_phone
 from wafleet.core.settings import Settings
 from wafleet_api.backend import AccountBackend, AccountNotFound, ActionRefused
+from wafleet_api.listing import ListOptions, page
 from wafleet_api.pages import qr_page, qr_visual_page
 from wafleet_api.views import account_view, dashboard_account, summary
 
@@ -79,10 +80,16 @@ async def add_account(request: Request) -> Response:
 
 
 async def list_accounts(request: Request) -> Response:
-    accounts = await backend_of(request).accounts()
-    return JSONResponse(
-        {"success": True, "accounts": [account_view(a) for a in accounts], "cached": False}
-    )
+    options = ListOptions.of(request.query_params)
+    chosen, next_cursor = page(await backend_of(request).accounts(), options)
+    body: dict[str, Any] = {
+        "success": True,
+        "accounts": [account_view(a, options.qr) for a in chosen],
+        "cached": False,
+    }
+    if options.limit is not None:
+        body["nextCursor"] = next_cursor
+    return JSONResponse(body)
 
 
 async def get_account(request: Request) -> Response:

@@ -10,9 +10,10 @@ from wafleet.core.phones import mask_phone
 from wafleet_api.qr import qr_data_url
 
 
-def account_view(account: Account) -> dict[str, Any]:
-    """An account as ``/accounts`` and ``add-account`` return it."""
+def account_view(account: Account, qr: str = "png") -> dict[str, Any]:
+    """An account as ``/accounts`` and ``add-account`` return it (``qr``: png, raw, none)."""
     spec, status = account.spec, account.status
+    code = status.qr if qr != "none" else None
     last = status.last_disconnect
     return {
         "id": spec.id,
@@ -23,8 +24,8 @@ def account_view(account: Account) -> dict[str, Any]:
         "reason": status.reason,
         "login": spec.login,
         "suspended": spec.suspended,
-        "qrCode": qr_data_url(status.qr) if status.qr else None,
-        "qr": status.qr,
+        "qrCode": qr_data_url(code) if code and qr == "png" else None,
+        "qr": code,
         "qrExpiresAt": iso(status.qr_expires_at),
         "pairingCode": status.pairing_code,
         "jid": status.jid,
