@@ -63,7 +63,7 @@ def create_app(
             *extra_routes,
         ],
         middleware=[
-            Middleware(GZipMiddleware, minimum_size=1024),
+            Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),  # cheap CPU
             Middleware(BearerAuth, token=admin_token, open_prefixes=open_prefixes),
         ],
         exception_handlers={
