@@ -5,12 +5,15 @@ Run with ``kopf run -m wafleet_operator.handlers --namespace NS`` (or ``wafleet 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
 
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
+from wafleet.kube.client import KubeError
 from wafleet_operator import actions
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.readiness import READINESS
@@ -20,6 +23,22 @@ GROUP, VERSION, PLURAL = "wafleet.io", "v1alpha1", "whatsappaccounts"
 PREFIX = "operator.wafleet.io"
 
 logger = logging.getLogger(__name__)
+API_RETRY = 5.0  # seconds before kopf retries a handler the API server failed, by default
+
+
+@contextlib.contextmanager
+def api_paced() -> Iterator[None]:
+    """A throttled or failing API server (429, 5xx, unreachable): kopf retries the handler
+    after the server's Retry-After, instead of its long default backoff."""
+    try:
+        yield
+    except KubeError as exc:
+        if not exc.transient:
+            raise
+        raise kopf.TemporaryError(
+            f"the Kubernetes API cannot answer now ({exc.status} {exc.reason})",
+            delay=exc.retry_after or API_RETRY,
+        ) from exc
 
 
 @kopf.on.startup(id="configure")
@@ -109,7 +128,8 @@ async def retry_pending(
     **kwargs: Any,
 ) -> None:
     """Accounts refused for capacity or a duplicate phone get another look."""
-    await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
+    with api_paced():
+        await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
 
 
 @kopf.timer(
@@ -120,7 +140,8 @@ async def shard_liveness(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     say so, instead of keeping the last status the dead pod wrote. (A timer on the
     accounts, which kopf's finalizer holds anyway; one on the StatefulSet would put a
     finalizer on it.)"""
-    await actions.flag_if_shard_silent(memo.state, body, actions.Indexes.of(kwargs))
+    with api_paced():
+        await actions.flag_if_shard_silent(memo.state, body, actions.Indexes.of(kwargs))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup")
@@ -136,7 +157,8 @@ async def orphan_cleanup(
     """
     if CLEANUP_FINALIZER not in body.get("metadata", {}).get("finalizers", []):
         return
-    wait = await actions.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))
+    with api_paced():
+        wait = await actions.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))
     if wait is not None:
         raise kopf.TemporaryError(
             f"waiting for the connector to clean up: {wait[1]}", delay=wait[0]
