@@ -14,7 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect, unix_connect
+from websockets.asyncio.client import connect, unix_connect
+from websockets.asyncio.connection import Connection
 from websockets.exceptions import WebSocketException
 
 from wafleet.sim.service import SimWhatsApp
@@ -28,9 +29,9 @@ MAX_FRAME = 2**20
 
 # ----- dialers -------------------------------------------------------------------------
 class WebSocketConn:
-    """A ``wafleet.sim.wire.Conn`` over a websockets client connection."""
+    """A ``wafleet.sim.wire.Conn`` over a websockets connection (either end)."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: Connection) -> None:
         self._ws = ws
 
     async def send(self, frame: Frame) -> None:

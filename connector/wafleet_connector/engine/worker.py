@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, unix_serve
-from websockets.exceptions import WebSocketException
 
-from wafleet.sim.wire import Frame
+from wafleet.sim.wire import ConnClosed, Frame
 from wafleet_connector.engine.frames import BadHello, frame_of, spec_of_hello
+from wafleet_connector.sim_transport import WebSocketConn
 from wafleet_connector.transport import (
     FINAL_EVENTS,
     InboundMessage,
@@ -79,7 +79,7 @@ class Stream:
     """One connection: one session, from hello to close."""
 
     def __init__(self, ws: ServerConnection, engine: Engine) -> None:
-        self._ws = ws
+        self._conn = WebSocketConn(ws)
         self._engine = engine
         self._acks: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,15 +87,11 @@ class Stream:
         self._ended = False
 
     async def send(self, frame: Frame) -> None:
-        with contextlib.suppress(WebSocketException):
-            await self._ws.send(json.dumps(frame))
+        with contextlib.suppress(ConnClosed):
+            await self._conn.send(frame)
 
     async def recv(self) -> Frame | None:
-        try:
-            data = json.loads(await self._ws.recv())
-        except (WebSocketException, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        return await self._conn.recv()
 
     async def sink(self, event: TransportEvent) -> None:
         if isinstance(event, InboundMessage):
@@ -110,9 +106,9 @@ class Stream:
         ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._acks[event.wa_id] = ack
         try:
-            await self._ws.send(json.dumps(frame_of(event)))
+            await self._conn.send(frame_of(event))
             await asyncio.wait_for(ack, self._engine.config.ack_timeout)
-        except (WebSocketException, TimeoutError) as exc:
+        except (ConnClosed, TimeoutError) as exc:
             raise ConnectionError("the connector did not acknowledge the message") from exc
         finally:
             self._acks.pop(event.wa_id, None)
@@ -175,12 +171,12 @@ class Stream:
             await self.send({"type": "logout_failed", "error": str(exc)})
         else:
             await self.send({"type": "logged_out", "reason": "logout", "code": 401})
-        await self._ws.close()
+        await self._conn.close()
 
     async def _stop(self) -> None:
         await self._session.stop()  # journals what is still on its way (acks still arrive)
         await self.send({"type": "stopped"})
-        await self._ws.close()
+        await self._conn.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
