@@ -120,16 +120,20 @@ class ShardSync:
             return  # the runner retries; when it is done, deleted() releases the finalizer
         except UnknownAccount:
             pass
-        await self.deleted(name, meta)
+        await self.deleted(name)
 
-    async def deleted(self, name: str, meta: Obj | None = None) -> None:
-        """The device is unlinked and the session wiped: release the finalizer."""
+    async def deleted(self, name: str) -> None:
+        """The device is unlinked and the session wiped: release the finalizer.
+
+        The metadata is read fresh rather than taken from the watch event: the event is
+        often older than the status the runner wrote while unlinking, so its
+        resourceVersion would only buy a Conflict.
+        """
         self._statuses.forget(name)
-        if meta is None:
-            try:
-                meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
-            except NotFound:
-                return
+        try:
+            meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
+        except NotFound:
+            return
         finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]
         for _ in range(5):
             try:
