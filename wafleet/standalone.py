@@ -18,6 +18,7 @@ from wafleet.sim.service import SimWhatsApp, sim_config_from_env
 from wafleet.stores.base import MessageStore
 from wafleet.stores.factory import open_store
 from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
+from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
 from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
@@ -41,6 +42,7 @@ class StandaloneBackend:
         self._store: MessageStore | None = None
         self._manager: SessionManager | None = None
         self._ready = False
+        self._index = AccountIndex()
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -63,8 +65,10 @@ class StandaloneBackend:
             open_backups(self.settings),
         )
         self._manager.on_deleted = self._deleted
+        self._manager.on_status = self._index.put_status  # reads come from the index
         await self._manager.start()
         accounts = await self._registry.list()
+        self._index.reset(accounts)
         for account in accounts:
             self._manager.ensure(account.spec, account.status)
         self._ready = True
@@ -106,6 +110,8 @@ class StandaloneBackend:
             await self.registry.update_status(account_id, status)
 
     # ----- AccountBackend --------------------------------------------------------------
+    # The registry is written through; reads come from the index, which the manager's
+    # status reports keep current.
     def _live(self, account: Account) -> Account:
         status = self.manager.status(account.id)
         return account if status is None else replace(account, status=status)
@@ -115,15 +121,27 @@ class StandaloneBackend:
             account, created = await self.registry.create(spec)
         except PhoneInUseError as exc:
             raise ActionRefused(str(exc)) from None
+        if account.id in self._index:
+            self._index.put_spec(account.spec)
+        else:
+            self._index.put(account)  # before ensure(): its status reports update the index
         self.manager.ensure(account.spec, account.status)
-        return self._live(account), created
+        live = self._live(account)
+        self._index.put(live)
+        return live, created
 
     async def get(self, account_id: str) -> Account | None:
-        account = await self.registry.get(account_id)
-        return None if account is None else self._live(account)
+        return self._index.get(account_id)
 
-    async def accounts(self) -> list[Account]:
-        return [self._live(account) for account in await self.registry.list()]
+    def snapshot(self) -> AccountSnapshot:
+        return self._index.snapshot()
+
+    async def _set_suspended(self, account_id: str, suspended: bool) -> bool:
+        account = await self.registry.set_suspended(account_id, suspended)
+        if account is None:
+            return False
+        self._index.put_spec(account.spec)
+        return True
 
     async def regenerate_qr(self, account_id: str) -> None:
         account = await self.registry.get(account_id)
@@ -131,7 +149,7 @@ class StandaloneBackend:
             raise AccountNotFound(account_id)
         try:
             if account.spec.suspended:
-                await self.registry.set_suspended(account_id, False)
+                await self._set_suspended(account_id, False)
                 await self.manager.command(account_id, "resume")
             else:
                 await self.manager.command(account_id, "regenerate")
@@ -141,7 +159,7 @@ class StandaloneBackend:
             raise ActionRefused(str(exc)) from None
 
     async def disconnect(self, account_id: str) -> None:
-        if await self.registry.set_suspended(account_id, True) is None:
+        if not await self._set_suspended(account_id, True):
             raise AccountNotFound(account_id)
         try:
             await self.manager.command(account_id, "suspend")
@@ -159,12 +177,15 @@ class StandaloneBackend:
             raise ActionRefused(
                 f"{exc}; the account is kept until WhatsApp confirms the unlink, then deleted"
             ) from None
-        if not await self.registry.delete(account_id):
+        deleted = await self.registry.delete(account_id)
+        self._index.remove(account_id)
+        if not deleted:
             raise AccountNotFound(account_id)
 
     async def _deleted(self, account_id: str) -> None:
         """A delete that waited for the unlink is done: forget the account."""
         await self.registry.delete(account_id)
+        self._index.remove(account_id)
 
     async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
         stored, created = await self.store.enqueue(item)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
+from wafleet_api.account_index import AccountSnapshot
 
 
 class AccountNotFound(LookupError):
@@ -38,7 +39,9 @@ class AccountBackend(Protocol):
 
     async def get(self, account_id: str) -> Account | None: ...
 
-    async def accounts(self) -> list[Account]: ...
+    def snapshot(self) -> AccountSnapshot:
+        """Every account, in creation order, from memory (never a database round trip)."""
+        ...
 
     async def regenerate_qr(self, account_id: str) -> None: ...
 

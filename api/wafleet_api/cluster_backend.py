@@ -27,6 +27,7 @@ from wafleet.kube.client import (
 )
 from wafleet.kube.listwatch import ListWatch
 from wafleet.stores.base import MessageStore
+from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.backend import AccountNotFound, ActionRefused, BackendUnavailable
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class AccountCache:
 
     def __init__(self, kube: KubeClient, namespace: str, watch_seconds: int = 300) -> None:
         self.items: dict[str, Obj] = {}
+        self.index = AccountIndex()  # the live accounts of ``items``, decoded once per change
         self._seen: dict[str, list[str]] = {}
         self.watch = ListWatch(
             kube, ACCOUNTS, namespace, self._listed, self._event, watch_seconds=watch_seconds
@@ -62,7 +64,19 @@ class AccountCache:
         """A CR our own write returned."""
         name = cr["metadata"]["name"]
         if str(cr["metadata"].get("resourceVersion")) not in self._seen.get(name, ()):
-            self.items[name] = cr
+            self._store(name, cr)
+
+    def drop(self, name: str) -> None:
+        self.items.pop(name, None)
+        self.index.remove(name)
+
+    def _store(self, name: str, cr: Obj) -> None:
+        self.items[name] = cr
+        account = _decoded(cr)
+        if account is None:
+            self.index.remove(name)
+        else:
+            self.index.put(account)
 
     def _saw(self, cr: Obj) -> None:
         name = cr["metadata"]["name"]
@@ -72,6 +86,7 @@ class AccountCache:
 
     async def _listed(self, items: list[Obj]) -> None:
         self.items = {cr["metadata"]["name"]: cr for cr in items}
+        self.index.reset(a for a in map(_decoded, items) if a is not None)
         self._seen = {}
         for cr in items:
             self._saw(cr)
@@ -79,11 +94,11 @@ class AccountCache:
     async def _event(self, kind: str, cr: Obj) -> None:
         name = cr["metadata"]["name"]
         if kind == "DELETED":
-            self.items.pop(name, None)
+            self.drop(name)
             self._seen.pop(name, None)
         elif kind in ("ADDED", "MODIFIED"):
             self._saw(cr)
-            self.items[name] = cr
+            self._store(name, cr)
 
     async def run(self) -> None:
         await self.watch.run()
@@ -98,6 +113,20 @@ def _live(cr: Obj | None) -> Obj | None:
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         return None
     return cr
+
+
+def _decoded(cr: Obj) -> Account | None:
+    """The account of a live CR; None for one being deleted or one that does not decode."""
+    if _live(cr) is None:
+        return None
+    try:
+        return account_of(cr)
+    except (KeyError, TypeError, ValueError):
+        logger.warning(
+            "account resource does not decode; left out of reads",
+            extra={"account": str(cr.get("metadata", {}).get("name"))},
+        )
+        return None
 
 
 StoreOpener = Callable[[], Awaitable[MessageStore]]
@@ -179,12 +208,10 @@ class ClusterBackend:
         return account_of(cr), created
 
     async def get(self, account_id: str) -> Account | None:
-        cr = _live(self.cache.items.get(account_id))
-        return None if cr is None else account_of(cr)
+        return self.cache.index.get(account_id)
 
-    async def accounts(self) -> list[Account]:
-        live = [cr for cr in self.cache.items.values() if _live(cr) is not None]
-        return sorted((account_of(cr) for cr in live), key=lambda a: (a.spec.created_at, a.spec.id))
+    def snapshot(self) -> AccountSnapshot:
+        return self.cache.index.snapshot()
 
     async def _patch(self, account_id: str, patch: Obj) -> None:
         with _api_errors():
@@ -220,7 +247,7 @@ class ClusterBackend:
         if result.get("kind") == "WhatsAppAccount":
             self.cache.put(result)  # held by the connector's finalizer until logged out
         else:
-            self.cache.items.pop(account_id, None)
+            self.cache.drop(account_id)
 
     async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
         return await self._store.enqueue(item)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from wafleet.core.http import ApiError
-from wafleet.core.models import Account, iso
+from wafleet.core.models import Account
+from wafleet_api.account_index import AccountSnapshot, SortKey, sort_key
 
 QrForm = Literal["png", "raw", "none"]
 QR_FORMS: tuple[QrForm, ...] = ("png", "raw", "none")
@@ -26,7 +27,7 @@ MAX_PAGE = 1000
 class ListOptions:
     qr: QrForm = "png"
     limit: int | None = None  # None: every account, the legacy answer
-    after: tuple[str, str] | None = None  # (createdAt, id) of the last account seen
+    after: SortKey | None = None  # (createdAt, id) of the last account seen
 
     @classmethod
     def of(cls, query: Mapping[str, str]) -> ListOptions:
@@ -48,16 +49,12 @@ class ListOptions:
         return cls(qr=qr, limit=limit, after=None if cursor is None else _decode(cursor))
 
 
-def _key(account: Account) -> tuple[str, str]:
-    return (iso(account.spec.created_at) or "", account.spec.id)
-
-
 def encode_cursor(account: Account) -> str:
-    created, account_id = _key(account)
+    created, account_id = sort_key(account)
     return base64.urlsafe_b64encode(f"{created}|{account_id}".encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[str, str]:
+def _decode(cursor: str) -> SortKey:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, account_id = text.split("|", 1)
@@ -68,13 +65,11 @@ def _decode(cursor: str) -> tuple[str, str]:
     return created, account_id
 
 
-def page(accounts: Sequence[Account], options: ListOptions) -> tuple[list[Account], str | None]:
-    """The accounts to answer (sorted by creation) and the cursor of the next page."""
+def page(snapshot: AccountSnapshot, options: ListOptions) -> tuple[Sequence[Account], str | None]:
+    """The accounts to answer (in creation order) and the cursor of the next page."""
     if options.limit is None:
-        return list(accounts), None
-    ordered = sorted(accounts, key=_key)
-    if options.after is not None:
-        ordered = [a for a in ordered if _key(a) > options.after]
-    chosen = ordered[: options.limit]
-    more = len(ordered) > options.limit
+        return snapshot.accounts, None
+    start = snapshot.after(options.after)
+    chosen = snapshot.accounts[start : start + options.limit]
+    more = start + options.limit < len(snapshot.accounts)
     return chosen, encode_cursor(chosen[-1]) if more and chosen else None

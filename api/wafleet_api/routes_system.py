@@ -33,7 +33,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    accounts = await backend_of(request).accounts()
+    accounts = backend_of(request).snapshot().accounts
     lines = [
         "# HELP wafleet_accounts Accounts by phase.",
         "# TYPE wafleet_accounts gauge",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from wafleet.core.models import Account, Message, Thread, iso
@@ -64,7 +65,7 @@ def dashboard_account(account: Account) -> dict[str, Any]:
     return view
 
 
-def summary(accounts: list[Account]) -> dict[str, int]:
+def summary(accounts: Sequence[Account]) -> dict[str, int]:
     counts = {"connected": 0, "connecting": 0, "disconnected": 0, "needs_qr": 0}
     for account in accounts:
         counts[SUMMARY_BUCKET[account.status.phase]] += 1

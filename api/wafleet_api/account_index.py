@@ -1,0 +1,97 @@
+"""Every account the API can see, in memory, in creation order, with a revision.
+
+Reads never go to a database or the Kubernetes API: each backend keeps an
+``AccountIndex`` current (standalone from the session manager's status reports, the
+cluster from its watch cache) and the routes answer from ``snapshot()``. The revision
+changes with every change, so answers built from a snapshot can be cached under it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+
+from wafleet.core.models import Account, AccountSpec, AccountStatus
+
+SortKey = tuple[str, str]
+
+
+def sort_key(account: Account) -> SortKey:
+    """Creation order, the id breaking ties: stable, and what cursors point into."""
+    created = account.spec.created_at.astimezone(UTC).isoformat(timespec="microseconds")
+    return (created, account.spec.id)
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """The accounts at one revision (immutable: safe to share between requests)."""
+
+    revision: int
+    accounts: tuple[Account, ...]
+    keys: tuple[SortKey, ...] = field(repr=False)
+
+    def after(self, key: SortKey | None) -> int:
+        """Index of the first account past ``key`` (0 for None)."""
+        return 0 if key is None else bisect.bisect_right(self.keys, key)
+
+
+class AccountIndex:
+    """The accounts by id; ``snapshot()`` is rebuilt only after a change."""
+
+    def __init__(self, accounts: Iterable[Account] = ()) -> None:
+        self._by_id: dict[str, Account] = {}
+        self._revision = 0
+        self._snapshot: AccountSnapshot | None = None
+        self.reset(accounts)
+
+    @property
+    def revision(self) -> int:
+        return self._revision
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, account_id: object) -> bool:
+        return account_id in self._by_id
+
+    def get(self, account_id: str) -> Account | None:
+        return self._by_id.get(account_id)
+
+    def _changed(self) -> None:
+        self._revision += 1
+        self._snapshot = None
+
+    def reset(self, accounts: Iterable[Account]) -> None:
+        self._by_id = {account.id: account for account in accounts}
+        self._changed()
+
+    def put(self, account: Account) -> None:
+        """Add or replace an account; an equal account changes nothing (not the revision)."""
+        if self._by_id.get(account.id) != account:
+            self._by_id[account.id] = account
+            self._changed()
+
+    def put_status(self, account_id: str, status: AccountStatus) -> None:
+        """A new status for a known account (unknown ids are ignored: not ours yet)."""
+        account = self._by_id.get(account_id)
+        if account is not None and account.status != status:
+            self._by_id[account_id] = replace(account, status=status)
+            self._changed()
+
+    def put_spec(self, spec: AccountSpec) -> None:
+        account = self._by_id.get(spec.id)
+        self.put(Account(spec) if account is None else replace(account, spec=spec))
+
+    def remove(self, account_id: str) -> None:
+        if self._by_id.pop(account_id, None) is not None:
+            self._changed()
+
+    def snapshot(self) -> AccountSnapshot:
+        if self._snapshot is None:
+            ordered = sorted(self._by_id.values(), key=sort_key)
+            self._snapshot = AccountSnapshot(
+                self._revision, tuple(ordered), tuple(sort_key(a) for a in ordered)
+            )
+        return self._snapshot
