@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,9 @@ from wafleet.core.settings import Settings
 from wafleet_api.backend import AccountBackend, AccountNotFound, ActionRefused
 from wafleet_api.listing import ListOptions, page
 from wafleet_api.pages import qr_page, qr_visual_page
-from wafleet_api.views import account_view, dashboard_account, summary
+from wafleet_api.qr import QrRenderer, codes_of
+from wafleet_api.view_cache import ViewCache, encode
+from wafleet_api.views import account_view, summary
 
 LOGINS = ("qr", "pairingCode")
 
@@ -79,54 +82,96 @@ async def add_account(request: Request) -> Response:
     )
 
 
+def views_of(request: Request) -> ViewCache:
+    views: ViewCache = request.app.state.views
+    return views
+
+
+async def png_ready(request: Request, accounts: Sequence[Account]) -> None:
+    """Render the QR PNGs of ``accounts`` not rendered yet (off the event loop)."""
+    renderer: QrRenderer = request.app.state.qr_renderer
+    await renderer.ready(codes_of(accounts))
+
+
+def json_bytes(request: Request, raw: bytes, gzipped: bytes | None = None) -> Response:
+    """Encoded JSON; the gzipped form when the client takes it and it was made."""
+    if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(gzipped, media_type="application/json", headers=headers)
+    return Response(raw, media_type="application/json")
+
+
+def wants_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "")
+
+
 async def list_accounts(request: Request) -> Response:
     options = ListOptions.of(request.query_params)
-    chosen, next_cursor = page(await backend_of(request).accounts(), options)
-    body: dict[str, Any] = {
-        "success": True,
-        "accounts": [account_view(a, options.qr) for a in chosen],
-        "cached": False,
-    }
-    if options.limit is not None:
-        body["nextCursor"] = next_cursor
-    return JSONResponse(body)
+    snapshot = backend_of(request).snapshot()
+    chosen, next_cursor = page(snapshot, options)
+    if options.qr == "png":
+        await png_ready(request, chosen)
+    views = views_of(request)
+    views.prune(snapshot)
+
+    def build() -> bytes:
+        more = b"" if options.limit is None else b',"nextCursor":' + encode(next_cursor)
+        array = views.accounts(chosen, options.qr)
+        return b'{"success":true,"accounts":' + array + b',"cached":false' + more + b"}"
+
+    key = ("accounts", options.qr, options.limit, options.after, next_cursor)
+    body = views.answer(key, chosen, build, wants_gzip(request))
+    return json_bytes(request, body.raw, body.gzipped)
 
 
 async def get_account(request: Request) -> Response:
     account = await load_account(request)
-    return JSONResponse({"success": True, "account": account_view(account)})
+    await png_ready(request, [account])
+    raw = b'{"success":true,"account":' + views_of(request).account(account) + b"}"
+    return json_bytes(request, raw)
 
 
 async def dashboard(request: Request) -> Response:
     settings = settings_of(request)
-    accounts = await backend_of(request).accounts()
+    accounts = backend_of(request).snapshot().accounts
+    await png_ready(request, accounts)
+    views = views_of(request)
     started: float = request.app.state.started_at
-    return JSONResponse(
-        {
-            "timestamp": iso(datetime.now(UTC)),
-            "service": {
-                "status": "healthy",
-                "uptime": int(time.monotonic() - started),
-                "version": __version__,
-            },
-            "storage": {
-                "path": str(settings.sessions_dir),
-                "writable": request.app.state.storage_writable(),
-                "totalAccounts": len(accounts),
-            },
-            "accounts": [dashboard_account(a) for a in accounts],
-            "summary": summary(accounts),
-        }
+    head = {
+        "timestamp": iso(datetime.now(UTC)),
+        "service": {
+            "status": "healthy",
+            "uptime": int(time.monotonic() - started),
+            "version": __version__,
+        },
+        "storage": {
+            "path": str(settings.sessions_dir),
+            "writable": request.app.state.storage_writable(),
+            "totalAccounts": len(accounts),
+        },
+    }
+    array = views.answer(("dashboard",), accounts, lambda: views.dashboard_array(accounts), False)
+    raw = (
+        encode(head)[:-1]
+        + b',"accounts":'
+        + array.raw
+        + b',"summary":'
+        + encode(summary(accounts))
+        + b"}"
     )
+    return json_bytes(request, raw)  # GZipMiddleware compresses it
 
 
 async def qr_html(request: Request) -> Response:
     account = await load_account(request)
+    await png_ready(request, [account])
     return HTMLResponse(qr_page(account))
 
 
 async def qr_visual(request: Request) -> Response:
-    return HTMLResponse(qr_visual_page(await backend_of(request).accounts()))
+    accounts = backend_of(request).snapshot().accounts
+    await png_ready(request, accounts)
+    return HTMLResponse(qr_visual_page(list(accounts)))
 
 
 async def regenerate_qr(request: Request) -> Response:
