@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from wafleet.core.apikeys import ApiKey
 from wafleet.core.models import (
     Account,
     AccountSpec,
@@ -94,5 +95,21 @@ class MessageStore(Protocol):
         ...
 
     async def record_incident(self, incident: Incident) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    """Scoped API keys (hashed); SQLite in standalone mode, Firestore in a cluster."""
+
+    async def create(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def revoke(self, key_id: str, at: datetime) -> ApiKey | None:
+        """Mark the key revoked (a second revoke keeps the first time); None if unknown."""
+        ...
+
+    async def list(self) -> list[ApiKey]: ...
 
     async def close(self) -> None: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wafleet.core.settings import Settings
-from wafleet.stores.base import MessageStore
+from wafleet.stores.base import KeyStore, MessageStore
 
 
 async def open_store(settings: Settings) -> MessageStore:
@@ -19,4 +19,18 @@ async def open_store(settings: Settings) -> MessageStore:
     from wafleet.stores.sqlite_messages import SqliteMessageStore  # noqa: PLC0415
 
     sqlite: MessageStore = await SqliteMessageStore(settings.data_dir / "messages.db").open()
+    return sqlite
+
+
+async def open_key_store(settings: Settings) -> KeyStore:
+    """Where scoped API keys live: beside the messages (``data_dir/keys.db`` or Firestore)."""
+    if settings.store == "firestore":
+        from wafleet.stores.firestore_io import make_client  # noqa: PLC0415
+        from wafleet.stores.firestore_keys import FirestoreKeyStore  # noqa: PLC0415
+
+        client = make_client(settings.firestore_project, settings.firestore_database)
+        return FirestoreKeyStore(client, owns_client=True)
+    from wafleet.stores.sqlite_keys import SqliteKeyStore  # noqa: PLC0415
+
+    sqlite: KeyStore = await SqliteKeyStore(settings.data_dir / "keys.db").open()
     return sqlite
