@@ -9,7 +9,7 @@ changes with every change, so answers built from a snapshot can be cached under 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC
 
@@ -31,6 +31,13 @@ class AccountSnapshot:
     revision: int
     accounts: tuple[Account, ...]
     keys: tuple[SortKey, ...] = field(repr=False)
+
+    def only(self, keep: Callable[[str], bool]) -> AccountSnapshot:
+        """The accounts whose id ``keep`` accepts (what a key limited to accounts sees)."""
+        pairs = [(a, k) for a, k in zip(self.accounts, self.keys, strict=True) if keep(a.id)]
+        return AccountSnapshot(
+            self.revision, tuple(a for a, _ in pairs), tuple(k for _, k in pairs)
+        )
 
     def after(self, key: SortKey | None) -> int:
         """Index of the first account past ``key`` (0 for None)."""

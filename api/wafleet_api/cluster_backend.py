@@ -121,7 +121,7 @@ def _decoded(cr: Obj) -> Account | None:
         return None
     try:
         return account_of(cr)
-    except (KeyError, TypeError, ValueError):
+    except Exception:  # one odd resource must not stop the cache
         logger.warning(
             "account resource does not decode; left out of reads",
             extra={"account": str(cr.get("metadata", {}).get("name"))},

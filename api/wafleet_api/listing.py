@@ -21,6 +21,7 @@ from wafleet_api.account_index import AccountSnapshot, SortKey, sort_key
 QrForm = Literal["png", "raw", "none"]
 QR_FORMS: tuple[QrForm, ...] = ("png", "raw", "none")
 MAX_PAGE = 1000
+DEFAULT_PAGE = 100  # with a cursor and no limit
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class ListOptions:
             limit = int(raw_limit)
         cursor = query.get("cursor")
         if cursor is not None and limit is None:
-            raise ApiError(400, "invalid_query", "query parameter 'cursor' needs 'limit'")
+            limit = DEFAULT_PAGE  # a cursor alone: the next page of the default size
         return cls(qr=qr, limit=limit, after=None if cursor is None else _decode(cursor))
 
 

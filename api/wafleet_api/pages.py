@@ -1,7 +1,9 @@
-"""HTML pages for people: one account's QR code, and every QR code at once."""
+"""HTML pages for people: one account's QR code, every QR code at once, a refused link."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from html import escape
 
 from wafleet.core.models import Account
@@ -16,6 +18,14 @@ box-shadow:0 1px 3px rgba(0,0,0,.15);text-align:center;vertical-align:top;min-wi
 .phase{font-weight:600}.Connected{color:#15803d}.QRReady,.PairingCodeReady{color:#b45309}
 .code{font-family:monospace;font-size:1.6rem;letter-spacing:.2rem}.muted{color:#6b7280}
 """
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+
+# The pages load nothing: images are data: URLs, the one <style> is allowed by its hash;
+# no script, no frame may embed them, no form, no <base>.
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; img-src data:; style-src 'sha256-{_STYLE_HASH}'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 
 
 def _page(title: str, body: str, refresh: bool) -> str:
@@ -57,3 +67,24 @@ def qr_visual_page(accounts: list[Account]) -> str:
     cards = "".join(_card(a) for a in waiting) or "<p>No account is waiting for a QR scan.</p>"
     heading = f"<h1>QR codes ({len(waiting)} of {len(accounts)} accounts waiting)</h1>"
     return _page("wafleet QR codes", heading + cards, refresh=bool(waiting))
+
+
+def link_refused_page(expired: bool, mint_route: str) -> str:
+    """What a person sees when a QR page link is out of date or not genuine (no refresh)."""
+    if expired:
+        title = "This link has expired"
+        why = (
+            "Links to QR pages open them for a limited time only, so that a link found "
+            "later in a browser history or a log opens nothing."
+        )
+    else:
+        title = "This link is not valid"
+        why = "It was changed or cut short, or it is for another page."
+    body = (
+        f"<h1>{escape(title)}</h1><p>{escape(why)}</p>"
+        "<p>Ask whoever gave you the link for a new one.</p>"
+        f'<p class="muted">A new link comes from <code>{escape(mint_route)}</code> '
+        "with the admin token as a bearer token; its answer's <code>url</code> opens the page."
+        "</p>"
+    )
+    return _page(title, body, refresh=False)

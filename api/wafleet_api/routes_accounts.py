@@ -12,7 +12,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wafleet import __version__
-from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.apikeys import Scope
+from wafleet.core.http import ApiError, field_name, field_str, read_json_object
 from wafleet.core.ids import account_id_for
 from wafleet.core.models import Account, AccountSpec, iso
 from wafleet.core.phones import InvalidPhone, normalize_phone
@@ -20,6 +21,7 @@ from wafleet.core.settings import Settings
 from wafleet_api.backend import AccountBackend, AccountNotFound, ActionRefused
 from wafleet_api.listing import ListOptions, page
 from wafleet_api.pages import qr_page, qr_visual_page
+from wafleet_api.principal import require, visible
 from wafleet_api.qr import QrRenderer, codes_of
 from wafleet_api.view_cache import ViewCache, encode
 from wafleet_api.views import account_view, summary
@@ -41,8 +43,10 @@ def not_found(account_id: str) -> ApiError:
     return ApiError(404, "account_not_found", f"no account with id '{account_id[:64]}'")
 
 
-async def load_account(request: Request) -> Account:
+async def load_account(request: Request, scope: Scope) -> Account:
+    """The path's account, if the caller holds ``scope`` for it (403 first, then 404)."""
     account_id = request.path_params["account_id"]
+    require(request, scope, account_id)
     account = await backend_of(request).get(account_id)
     if account is None:
         raise not_found(account_id)
@@ -57,15 +61,17 @@ def parse_phone(value: Any, settings: Settings, name: str = "phone") -> str:
 
 
 async def add_account(request: Request) -> Response:
+    require(request, "manage")
     settings = settings_of(request)
     data = await read_json_object(request, settings.max_body_bytes)
     raw_phone = field_str(data, "phone", required=True, max_length=40)
     phone = parse_phone(raw_phone, settings)
-    name = field_str(data, "name", required=False, max_length=100).strip()
+    name = field_name(data, "name", max_length=100)
     login = field_str(data, "login", required=False, max_length=20, default="qr")
     if login not in LOGINS:
         raise ApiError(400, "invalid_field", "field 'login' must be 'qr' or 'pairingCode'")
     account_id = account_id_for(phone, settings.id_salt)
+    require(request, "manage", account_id)
     spec = AccountSpec(
         id=account_id,
         phone=phone,
@@ -106,26 +112,30 @@ def wants_gzip(request: Request) -> bool:
 
 
 async def list_accounts(request: Request) -> Response:
+    principal = require(request, "read")
     options = ListOptions.of(request.query_params)
     snapshot = backend_of(request).snapshot()
+    views = views_of(request)
+    views.prune(snapshot)
+    if not principal.every_account:
+        snapshot = snapshot.only(principal.allows)
     chosen, next_cursor = page(snapshot, options)
     if options.qr == "png":
         await png_ready(request, chosen)
-    views = views_of(request)
-    views.prune(snapshot)
 
     def build() -> bytes:
         more = b"" if options.limit is None else b',"nextCursor":' + encode(next_cursor)
         array = views.accounts(chosen, options.qr)
         return b'{"success":true,"accounts":' + array + b',"cached":false' + more + b"}"
 
-    key = ("accounts", options.qr, options.limit, options.after, next_cursor)
+    who = None if principal.every_account else principal.label
+    key = ("accounts", who, options.qr, options.limit, options.after, next_cursor)
     body = views.answer(key, chosen, build, wants_gzip(request))
     return json_bytes(request, body.raw, body.gzipped)
 
 
 async def get_account(request: Request) -> Response:
-    account = await load_account(request)
+    account = await load_account(request, "read")
     await png_ready(request, [account])
     raw = b'{"success":true,"account":' + views_of(request).account(account) + b"}"
     return json_bytes(request, raw)
@@ -133,7 +143,8 @@ async def get_account(request: Request) -> Response:
 
 async def dashboard(request: Request) -> Response:
     settings = settings_of(request)
-    accounts = backend_of(request).snapshot().accounts
+    principal = require(request, "read")
+    accounts = visible(request, backend_of(request).snapshot().accounts)
     await png_ready(request, accounts)
     views = views_of(request)
     started: float = request.app.state.started_at
@@ -150,7 +161,8 @@ async def dashboard(request: Request) -> Response:
             "totalAccounts": len(accounts),
         },
     }
-    array = views.answer(("dashboard",), accounts, lambda: views.dashboard_array(accounts), False)
+    key = ("dashboard", None if principal.every_account else principal.label)
+    array = views.answer(key, accounts, lambda: views.dashboard_array(accounts), False)
     raw = (
         encode(head)[:-1]
         + b',"accounts":'
@@ -163,19 +175,19 @@ async def dashboard(request: Request) -> Response:
 
 
 async def qr_html(request: Request) -> Response:
-    account = await load_account(request)
+    account = await load_account(request, "read")
     await png_ready(request, [account])
     return HTMLResponse(qr_page(account))
 
 
 async def qr_visual(request: Request) -> Response:
-    accounts = backend_of(request).snapshot().accounts
+    accounts = visible(request, backend_of(request).snapshot().accounts)
     await png_ready(request, accounts)
     return HTMLResponse(qr_visual_page(list(accounts)))
 
 
 async def regenerate_qr(request: Request) -> Response:
-    account = await load_account(request)
+    account = await load_account(request, "manage")
     try:
         await backend_of(request).regenerate_qr(account.id)
     except AccountNotFound:
@@ -188,7 +200,7 @@ async def regenerate_qr(request: Request) -> Response:
 
 
 async def disconnect(request: Request) -> Response:
-    account = await load_account(request)
+    account = await load_account(request, "manage")
     try:
         await backend_of(request).disconnect(account.id)
     except AccountNotFound:
@@ -206,7 +218,7 @@ async def disconnect(request: Request) -> Response:
 
 
 async def delete_account(request: Request) -> Response:
-    account = await load_account(request)
+    account = await load_account(request, "manage")
     try:
         await backend_of(request).delete(account.id)
     except AccountNotFound:

@@ -10,18 +10,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.http import (
+    ApiError,
+    ascii_rule,
+    field_str,
+    field_token,
+    is_token,
+    read_json_object,
+)
 from wafleet.core.ids import outbox_id
 from wafleet.core.ids import thread_id as make_thread_id
 from wafleet.core.models import OutboxItem, iso
 from wafleet.core.phases import Phase
 from wafleet.core.phones import InvalidPhone, normalize_recipient
+from wafleet_api.principal import require
 from wafleet_api.routes_accounts import backend_of, not_found, settings_of
 from wafleet_api.views import thread_view
 
 MAX_TEXT = 65536
 SEND_WAIT_SECONDS = 5.0
 MAX_LIMIT = 500
+MAX_ACCOUNT_ID = 64
+MAX_TO = 64
+MAX_KEY = 128
+KEY_HEADER = "Idempotency-Key"
 
 
 def outbox_view(item: OutboxItem) -> dict[str, object]:
@@ -54,18 +66,32 @@ async def _wait_for_send(request: Request, item: OutboxItem) -> OutboxItem:
     return item
 
 
+def _header_key(request: Request) -> str:
+    """The Idempotency-Key header ("" without one): printable ASCII, as the body's key."""
+    value = request.headers.get(KEY_HEADER, "")
+    if len(value) > MAX_KEY or not is_token(value, spaces=True):
+        raise ApiError(
+            400,
+            "invalid_header",
+            f"header '{KEY_HEADER}' must be {ascii_rule(True)}, at most {MAX_KEY} characters",
+        )
+    return value
+
+
 async def send_message(request: Request) -> Response:
+    require(request, "send")
     settings = settings_of(request)
     data = await read_json_object(request, settings.max_body_bytes)
-    account_id = field_str(data, "accountId", required=True, max_length=64)
-    to = field_str(data, "to", required=True, max_length=64)
+    account_id = field_token(data, "accountId", required=True, max_length=MAX_ACCOUNT_ID)
+    to = field_str(data, "to", required=True, max_length=MAX_TO)
     text = field_str(data, "message", required=True, max_length=MAX_TEXT)
-    key = field_str(data, "idempotencyKey", required=False, max_length=128)
-    key = key or request.headers.get("idempotency-key", "")[:128] or uuid.uuid4().hex
+    key = field_token(data, "idempotencyKey", required=False, max_length=MAX_KEY, spaces=True)
+    key = key or _header_key(request) or uuid.uuid4().hex
     try:
         to_jid = normalize_recipient(to, settings.default_region)
     except InvalidPhone as exc:
         raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
+    require(request, "send", account_id)
     backend = backend_of(request)
     account = await backend.get(account_id)
     if account is None:
@@ -95,9 +121,11 @@ async def send_message(request: Request) -> Response:
 
 
 async def get_outbox(request: Request) -> Response:
+    require(request, "read")
     item = await backend_of(request).outbox_item(request.path_params["item_id"])
     if item is None:
         raise ApiError(404, "outbox_not_found", "no outbox item with that id")
+    require(request, "read", item.account_id)
     return JSONResponse({"success": True, "item": outbox_view(item)})
 
 
@@ -110,24 +138,36 @@ def _limit(raw: str | None) -> int:
 
 
 async def get_messages(request: Request) -> Response:
+    """Threads, newest first; ``accountId`` and ``threadId`` filter them (both: the one
+    thread if it is that account's, else none)."""
     query = request.query_params
     limit = _limit(query.get("limit"))
     account_id = query.get("accountId") or None
     thread_id = query.get("threadId") or None
-    backend = backend_of(request)
-    if account_id is not None and await backend.get(account_id) is None:
-        raise not_found(account_id)
+    if account_id is not None and (len(account_id) > MAX_ACCOUNT_ID or not is_token(account_id)):
+        raise ApiError(
+            400,
+            "invalid_query",
+            f"query parameter 'accountId' must be {ascii_rule(False)}, "
+            f"at most {MAX_ACCOUNT_ID} characters",
+        )
     if thread_id is not None and "__" not in thread_id:
         raise ApiError(
             400, "invalid_query", "query parameter 'threadId' must look like '<accountId>__<jid>'"
         )
+    principal = require(request, "read", account_id)
+    backend = backend_of(request)
+    if account_id is not None and await backend.get(account_id) is None:
+        raise not_found(account_id)
     if (
         thread_id is not None
         and account_id is not None
         and not thread_id.startswith(make_thread_id(account_id, ""))
     ):
-        raise ApiError(400, "invalid_query", "threadId belongs to another account")
+        return JSONResponse({"success": True, "threads": []})  # another account's thread
     threads = await backend.threads(account_id=account_id, thread_id=thread_id, limit=limit)
+    if not principal.every_account:  # a key limited to some accounts reads only theirs
+        threads = [t for t in threads if principal.allows(t.account_id)]
     return JSONResponse({"success": True, "threads": [thread_view(t) for t in threads]})
 
 

@@ -13,7 +13,6 @@ OTHER_PHONE = "+40712345679"
 CONTACT = "+40799000001"
 UNKNOWN_ID = "wa-aaaaaaaaaaaaaaaaaaaa"
 MAX_BODY = 16 * 1024  # conftest's Settings.max_body_bytes
-SIM_MAX_BODY = 64 * 1024
 
 MISSING_TOKEN = "missing bearer token; send 'Authorization: Bearer <admin token>'"
 BAD_TOKEN = "the bearer token is not valid"

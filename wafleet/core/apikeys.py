@@ -26,7 +26,8 @@ SCOPE_MEANING = {
     "manage": "add, disconnect, regenerate the QR of and delete accounts",
 }
 PREFIX = "wfk_"
-_SECRET = re.compile(r"^wfk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+SECRET_PATTERN = r"^wfk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$"  # noqa: S105 (a regex)
+_SECRET = re.compile(SECRET_PATTERN)
 MAX_NAME = 100
 MAX_ACCOUNTS = 1000
 

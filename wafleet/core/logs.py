@@ -1,16 +1,125 @@
-"""Structured logging: one line per record, the message then its fields as JSON."""
+"""Structured logging: one line per record, the message then its fields as JSON.
+
+No secret and no customer phone number reaches a log line:
+
+- every line has the registered secrets (the admin token, the link key), bearer
+  credentials (``Authorization: Bearer ...``) and the values of secret query parameters
+  (``sig``, ``token``, ...) replaced by ``***``;
+- the access log (uvicorn's ``uvicorn.access`` records) also has the phone numbers of
+  its paths and queries masked as ``mask_phone`` does ("+407****78").
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from urllib.parse import unquote, unquote_plus
+
+from wafleet.core.phones import mask_phone
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message",
     "asctime",
     "color_message",  # uvicorn's coloured copy of the message
 }
+
+MASK = "***"
+# Query parameters whose values are credentials (a cursor is not: it is an opaque
+# position in a listing, worth seeing when a client pages wrongly).
+SECRET_PARAMS = frozenset(
+    {"sig", "token", "access_token", "key", "api_key", "apikey", "secret", "password"}
+)
+PHONE_PARAMS = frozenset({"phone"})
+NUMERIC_PARAMS = frozenset({"exp", "limit"})  # numbers that are not phone numbers
+
+_SECRET_QUERY = re.compile(r"(?i)([?&;](?:" + "|".join(sorted(SECRET_PARAMS)) + r")=)[^&\s\"';]*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(authorization|cookie|x-api-key)([\"']?\s*[:=]\s*[\"']?)[^\"'\r\n]+"
+)
+# An E.164-looking run of digits, bare or after "+" (plain or percent-encoded), that is
+# not part of a longer word: ids made of hex digits keep theirs.
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(\+|%2[Bb])?([0-9]{7,15})(?![0-9A-Za-z])")
+
+_secrets: set[str] = set()
+_patterns: list[re.Pattern[str]] = []
+
+
+def redact_secret(value: str) -> None:
+    """Never write ``value`` in a log line (from now on, in this process)."""
+    if len(value) >= 8:
+        _secrets.add(value)
+
+
+def redact_pattern(pattern: str) -> None:
+    """Never write a match of ``pattern`` (e.g. the shape of an API key) in a log line."""
+    compiled = re.compile(pattern.removeprefix("^").removesuffix("$"))
+    if compiled.pattern not in {p.pattern for p in _patterns}:
+        _patterns.append(compiled)
+
+
+def redact(text: str) -> str:
+    """``text`` without registered secrets, bearer credentials or secret query values."""
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    for pattern in _patterns:
+        text = pattern.sub(MASK, text)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + MASK, text)
+    return _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+def _mask_digits(match: re.Match[str]) -> str:
+    prefix, digits = match.group(1), match.group(2)
+    if prefix is None:
+        return mask_phone(digits)
+    return prefix + mask_phone("+" + digits)[1:]  # the "+" as it was written
+
+
+def mask_phones(text: str) -> str:
+    return _PHONE.sub(_mask_digits, text)
+
+
+def _mask_param(pair: str) -> str:
+    name, sep, value = pair.partition("=")
+    key = unquote_plus(name).lower()
+    if not sep:
+        return mask_phones(pair)
+    if key in SECRET_PARAMS:
+        return f"{name}={MASK}"
+    if key in PHONE_PARAMS and value:
+        return f"{name}={mask_phone(unquote(value).strip())}"  # a raw "+" is the phone's
+    if key in NUMERIC_PARAMS:
+        return pair
+    return f"{name}={mask_phones(value)}"
+
+
+def mask_target(target: str) -> str:
+    """A request target (path and query, as uvicorn logs it) fit for a log line."""
+    path, sep, query = target.partition("?")
+    masked = mask_phones(path)
+    if sep:
+        masked += "?" + "&".join(_mask_param(pair) for pair in query.split("&"))
+    return masked
+
+
+class AccessLogMask(logging.Filter):
+    """Masks the request target of uvicorn's access records.
+
+    uvicorn logs ``'%s - "%s %s HTTP/%s" %d'`` with the arguments
+    ``(client_addr, method, full_path, http_version, status_code)``; the third is replaced.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_target(args[2]), args[3], args[4])
+        else:  # another shape (another uvicorn version): mask the whole message
+            record.msg, record.args = mask_phones(record.getMessage()), None
+        return True
 
 
 class FieldsFormatter(logging.Formatter):
@@ -23,7 +132,10 @@ class FieldsFormatter(logging.Formatter):
         }
         if fields:
             base += " " + json.dumps(fields, default=str, sort_keys=True)
-        return base
+        return redact(base)
+
+
+ACCESS_LOGGER = "uvicorn.access"
 
 
 def setup_logging(level: str) -> None:
@@ -32,3 +144,6 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, AccessLogMask) for f in access.filters):
+        access.addFilter(AccessLogMask())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -41,7 +41,11 @@ class Settings:
     port: int = 8080
     transport: TransportName = "neonize"
     sim_url: str | None = None  # external sim service; None in standalone embeds it
-    admin_token: str | None = None  # None: generated once, kept in the data directory
+    # Secrets stay out of repr(), so a logged Settings shows none.
+    admin_token: str | None = field(default=None, repr=False)  # None: generated, kept in data
+    link_key: str | None = field(default=None, repr=False)  # signs QR page links; None: as above
+    link_ttl: int = 900  # seconds a minted QR page link opens its page (default lifetime)
+    link_max_ttl: int = 86400  # the longest lifetime a mint request may ask for
     default_region: str | None = None  # ISO 3166 region for local phone numbers
     id_salt: str = "wafleet"
     start_rate: float = 2.0  # session starts per second (token bucket)
@@ -53,7 +57,7 @@ class Settings:
     logout_timeout: float = 25.0  # seconds a logout waits for WhatsApp to confirm the unlink
     send_rate: float = 1.0  # messages per second per account
     send_burst: int = 5
-    max_body_bytes: int = 64 * 1024
+    max_body_bytes: int = 1 << 20  # a 65,536-character message, JSON-escaped, fits
     shutdown_timeout: float = 8.0  # seconds for a graceful stop (SIGTERM)
     log_level: str = "info"
     store: StoreName = "sqlite"  # where messages, outbox, incidents (and backups) live
@@ -84,6 +88,12 @@ class Settings:
         token = read.optional("ADMIN_TOKEN")
         if token is not None and len(token) < 16:
             raise ConfigError("WAFLEET_ADMIN_TOKEN is shorter than 16 characters; use a long one")
+        link_key = read.optional("LINK_KEY")
+        if link_key is not None and len(link_key) < 32:
+            raise ConfigError(
+                "WAFLEET_LINK_KEY is shorter than 32 characters; use a long random one, "
+                "e.g. the output of 'openssl rand -hex 32'"
+            )
         settings = cls(
             data_dir=read.path("DATA_DIR", "data"),
             host=read.string("HOST", "127.0.0.1"),
@@ -91,6 +101,9 @@ class Settings:
             transport=cast(TransportName, read.choice("TRANSPORT", "neonize", TRANSPORTS)),
             sim_url=read.optional("SIM_URL"),
             admin_token=token,
+            link_key=link_key,
+            link_ttl=read.integer("LINK_TTL", 900, minimum=60, maximum=7 * 86400),
+            link_max_ttl=read.integer("LINK_MAX_TTL", 86400, minimum=60, maximum=7 * 86400),
             default_region=region,
             id_salt=read.string("ID_SALT", "wafleet"),
             start_rate=read.number("START_RATE", 2.0, minimum=0.01, maximum=1000),
@@ -102,7 +115,7 @@ class Settings:
             logout_timeout=read.number("LOGOUT_TIMEOUT", 25.0, minimum=1, maximum=300),
             send_rate=read.number("SEND_RATE", 1.0, minimum=0.01, maximum=100),
             send_burst=read.integer("SEND_BURST", 5, minimum=1, maximum=1000),
-            max_body_bytes=read.integer("MAX_BODY_BYTES", 65536, minimum=1024, maximum=16 << 20),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", 1 << 20, minimum=1024, maximum=16 << 20),
             shutdown_timeout=read.number("SHUTDOWN_TIMEOUT", 8.0, minimum=1, maximum=300),
             log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
             store=cast(StoreName, read.choice("STORE", "sqlite", STORES)),
@@ -132,6 +145,11 @@ class Settings:
         settings = replace(settings, **given)
         if settings.backoff_max < settings.backoff_base:
             raise ConfigError("WAFLEET_BACKOFF_MAX must be at least WAFLEET_BACKOFF_BASE")
+        if settings.link_max_ttl < settings.link_ttl:
+            raise ConfigError(
+                f"WAFLEET_LINK_TTL={settings.link_ttl} is above WAFLEET_LINK_MAX_TTL="
+                f"{settings.link_max_ttl}; the default lifetime of a link must be allowed"
+            )
         return settings
 
     @property

@@ -7,9 +7,10 @@ from typing import Any
 
 from starlette.requests import Request
 
-from wafleet.core.http import ApiError, field_str, read_json_object
+from wafleet.core.http import ApiError, field_str, field_token, read_json_object
 from wafleet.core.phones import InvalidPhone, normalize_phone
-from wafleet.sim.model import is_unicode_text
+
+MAX_PHONE = 40  # characters of a phone field, as the API's add-account takes
 
 
 def _invalid(message: str) -> ApiError:
@@ -22,23 +23,17 @@ async def read_object(request: Request, max_bytes: int) -> dict[str, Any]:
 
 
 def text_field(data: dict[str, Any], name: str, *, max_length: int) -> str:
-    """A required string that is valid Unicode (no lone surrogates)."""
-    value = field_str(data, name, required=True, max_length=max_length)
-    if not is_unicode_text(value):
-        raise _invalid(f"field '{name}' is not valid Unicode text (a lone surrogate)")
-    return value
+    """A required free text: any Unicode text (new lines, right-to-left marks...) but NUL."""
+    return field_str(data, name, required=True, max_length=max_length)
 
 
 def ascii_field(data: dict[str, Any], name: str, *, max_length: int) -> str:
-    """A required string of printable ASCII, as QR and pairing codes are."""
-    value = field_str(data, name, required=True, max_length=max_length)
-    if not (value.isascii() and value.isprintable()):
-        raise _invalid(f"field '{name}' must be printable ASCII, as the code shown")
-    return value
+    """A required string of visible ASCII, as QR and pairing codes are."""
+    return field_token(data, name, required=True, max_length=max_length)
 
 
 def phone_field(data: dict[str, Any], name: str) -> str:
-    raw = text_field(data, name, max_length=40)
+    raw = field_str(data, name, required=True, max_length=MAX_PHONE)
     try:
         return normalize_phone(raw)
     except InvalidPhone as exc:
@@ -87,8 +82,8 @@ def query_phone(request: Request) -> str:
     raw = request.query_params.get("phone")
     if raw is None:
         raise ApiError(400, "missing_field", "query parameter 'phone' is required")
-    if raw.startswith(" "):  # an unescaped "+" in a query string arrives as a space
-        raw = "+" + raw.lstrip()
+    if raw.startswith(" ") and not raw.lstrip().startswith("+"):
+        raw = "+" + raw.lstrip()  # an unescaped "+" in a query string arrives as a space
     try:
         return normalize_phone(raw)
     except InvalidPhone as exc:

@@ -14,7 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from wafleet.core.http import ApiError, api_error_handler, http_error_handler
+from wafleet.core.http import (
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    internal_error_handler,
+)
 from wafleet.sim.faults import FAULT_KINDS, MAX_FAULT_SECONDS, TIMED_FAULTS
 from wafleet.sim.inputs import (
     ascii_field,
@@ -31,7 +36,11 @@ from wafleet.sim.model import MAX_TEXT
 from wafleet.sim.service import SimError, SimWhatsApp
 from wafleet.sim.wire import ConnClosed, Frame
 
-MAX_BODY = 64 * 1024
+# The largest valid body fits: a text of MAX_TEXT characters, each escaped as JSON can be
+# (12 bytes for one outside the BMP: "\ud83d\ude00").
+MAX_BODY = 1024 * 1024
+MAX_QR = 1024  # characters of a QR code's text
+MAX_CODE = 16  # characters of a pairing code
 FAULTS = FAULT_KINDS
 
 
@@ -46,7 +55,7 @@ def _refused(exc: SimError) -> ApiError:
 
 async def scan(request: Request) -> Response:
     data = await read_object(request, MAX_BODY)
-    qr = ascii_field(data, "qr", max_length=1024)
+    qr = ascii_field(data, "qr", max_length=MAX_QR)
     phone = phone_field(data, "phone")
     try:
         device = _sim(request).scan(qr, phone)
@@ -57,7 +66,7 @@ async def scan(request: Request) -> Response:
 
 async def pair(request: Request) -> Response:
     data = await read_object(request, MAX_BODY)
-    code = ascii_field(data, "code", max_length=16)
+    code = ascii_field(data, "code", max_length=MAX_CODE)
     phone = phone_field(data, "phone")
     try:
         device = _sim(request).pair(code, phone)
@@ -214,7 +223,11 @@ def create_sim_app(sim: SimWhatsApp) -> Starlette:
 
     app = Starlette(
         routes=[*sim_routes(), Route("/health", sim_health)],
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler,
+            HTTPException: http_error_handler,
+            Exception: internal_error_handler,  # JSON, never Starlette's plain text
+        },
         lifespan=lifespan,
     )
     app.state.sim = sim

@@ -159,6 +159,10 @@ Names of the Secrets the chart reads.
 {{- default (include "wafleet.componentName" (dict "ctx" . "component" "admin")) .Values.api.adminToken.existingSecret }}
 {{- end }}
 
+{{- define "wafleet.linkSecretName" -}}
+{{- default (include "wafleet.adminSecretName" .) .Values.api.linkKey.existingSecret }}
+{{- end }}
+
 {{- define "wafleet.backupSecretName" -}}
 {{- default (include "wafleet.componentName" (dict "ctx" . "component" "backup-key")) .Values.sessionBackup.existingSecret }}
 {{- end }}
@@ -268,11 +272,17 @@ Checks across values that the JSON schema cannot express; a failure names the va
 {{- if lt (float64 .Values.config.backoffMax) (float64 .Values.config.backoffBase) }}
 {{- fail (printf "config.backoffMax (%v) must be at least config.backoffBase (%v)" .Values.config.backoffMax .Values.config.backoffBase) }}
 {{- end }}
+{{- if gt (int .Values.config.linkTtl) (int .Values.config.linkMaxTtl) }}
+{{- fail (printf "config.linkTtl (%v) must not be above config.linkMaxTtl (%v)" .Values.config.linkTtl .Values.config.linkMaxTtl) }}
+{{- end }}
 {{- if and .Values.sessionBackup.existingSecret .Values.sessionBackup.create }}
 {{- fail "sessionBackup: set either existingSecret or create: true, not both" }}
 {{- end }}
 {{- if and .Values.api.adminToken.existingSecret .Values.api.adminToken.create }}
 {{- fail "api.adminToken: set either existingSecret or create: true, not both" }}
+{{- end }}
+{{- if and (eq (include "wafleet.linkSecretName" .) (include "wafleet.adminSecretName" .)) (eq .Values.api.linkKey.key .Values.api.adminToken.key) }}
+{{- fail (printf "api.linkKey.key (%s) is the key of the admin token in the same Secret; give the link key its own key, e.g. link-key" .Values.api.linkKey.key) }}
 {{- end }}
 {{- end }}
 

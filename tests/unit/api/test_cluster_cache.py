@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes_asyncio.client import Configuration
 
+from wafleet.core.models import AccountSpec
+from wafleet.core.phases import Phase
+from wafleet.kube.account_cr import new_account_cr
 from wafleet.kube.client import KubeClient
 from wafleet_api.cluster_backend import STALE_MARGIN, AccountCache, ClusterBackend
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def cr(name: str, version: str, phase: str) -> dict[str, Any]:
@@ -41,3 +47,28 @@ async def test_readiness_turns_stale_without_word_from_the_api_server() -> None:
     assert backend.ready()
     backend.cache.watch.contact = time.monotonic() - (5 + STALE_MARGIN + 1)
     assert not backend.ready()  # a silent or failing watch beyond the bound
+
+
+def account_cr(name: str, version: str, phase: str, **meta: Any) -> dict[str, Any]:
+    spec = AccountSpec(id=name, phone="+40712345678", name=name, created_at=T0)
+    resource = new_account_cr(spec)
+    resource["metadata"].update(resourceVersion=version, **meta)
+    resource["status"] = {"phase": phase}
+    return resource
+
+
+async def test_reads_come_from_the_index_the_watch_keeps() -> None:
+    cache = AccountCache(kube(), "wafleet")
+    broken = {**account_cr("wa-broken", "2", "QRReady"), "status": {"qr": "not an object"}}
+    await cache._listed([account_cr("wa-a", "1", "Pending"), broken])
+    assert [a.id for a in cache.index.snapshot().accounts] == ["wa-a"]  # undecodable: left out
+    before = cache.index.snapshot()
+    await cache._event("MODIFIED", account_cr("wa-a", "3", "Connected"))
+    after = cache.index.snapshot()
+    assert after.revision != before.revision
+    assert after.accounts[0].status.phase == Phase.CONNECTED
+    # Being deleted (the connector's finalizer holds it): gone for the API already.
+    await cache._event("MODIFIED", account_cr("wa-a", "4", "Connected", deletionTimestamp="x"))
+    assert cache.index.get("wa-a") is None and "wa-a" in cache.items
+    await cache._event("DELETED", account_cr("wa-a", "5", "Connected"))
+    assert "wa-a" not in cache.items and len(cache.index) == 0

@@ -27,11 +27,16 @@ PROTECTED: list[tuple[str, str]] = [
     ("GET", "/api/status/dashboard"),
     ("GET", "/api/whatsapp/qr/{account_id}"),
     ("GET", "/api/whatsapp/qr-visual"),
+    ("POST", "/api/whatsapp/qr/{account_id}/link"),
+    ("POST", "/api/whatsapp/qr-visual/link"),
     ("POST", "/api/whatsapp/regenerate-qr/{account_id}"),
     ("POST", "/api/whatsapp/disconnect/{account_id}"),
     ("POST", "/api/whatsapp/send-message"),
     ("GET", "/api/whatsapp/messages"),
     ("GET", "/api/whatsapp/outbox/{item_id}"),
+    ("POST", "/api/keys"),
+    ("GET", "/api/keys"),
+    ("DELETE", "/api/keys/{key_id}"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
 ]
@@ -107,17 +112,28 @@ def test_bearer_scheme_is_case_insensitive(client: TestClient, admin_token: str)
     assert response.status_code == 200
 
 
-def test_query_token_only_on_pages(anonymous: Anonymous, account: Json, admin_token: str) -> None:
+def token_in_url(mint: str) -> str:
+    return (
+        "the admin token is not accepted in a URL, where access logs and browser history "
+        "keep it; send it as 'Authorization: Bearer <admin token>'. To open a QR page in a "
+        f"browser, mint a signed link with {mint} and open the 'url' it answers"
+    )
+
+
+def test_query_token_is_refused_everywhere_naming_the_mint_route(
+    anonymous: Anonymous, account: Json, admin_token: str
+) -> None:
     page = f"/api/whatsapp/qr/{account['id']}"
-    assert anonymous("GET", page, params={"token": admin_token}).status_code == 200
+    for token in (admin_token, "nope", ""):
+        response = anonymous("GET", page, params={"token": token})
+        assert_error(response, 401, "token_in_url", token_in_url(f"POST {page}/link"))
+        assert response.headers["www-authenticate"] == "Bearer"
     visual = anonymous("GET", "/api/whatsapp/qr-visual", params={"token": admin_token})
-    assert visual.status_code == 200
-    assert_error(anonymous("GET", page, params={"token": "nope"}), 401, "unauthorized", BAD_TOKEN)
-    assert_error(anonymous("GET", page, params={"token": ""}), 401, "unauthorized", MISSING_TOKEN)
-    # Anywhere else ?token= is ignored.
+    assert_error(visual, 401, "token_in_url", token_in_url("POST /api/whatsapp/qr-visual/link"))
+    elsewhere = "POST /api/whatsapp/qr/{account_id}/link (or POST /api/whatsapp/qr-visual/link)"
     for url in ("/api/whatsapp/accounts", f"/api/whatsapp/accounts/{account['id']}"):
         response = anonymous("GET", url, params={"token": admin_token})
-        assert_error(response, 401, "unauthorized", MISSING_TOKEN)
+        assert_error(response, 401, "token_in_url", token_in_url(elsewhere))
 
 
 def test_header_beats_query_token_on_pages(

@@ -13,11 +13,11 @@ from support.api_errors import (
     NO_COUNTRY,
     NOT_VALID,
     PHONE,
-    SIM_MAX_BODY,
     Json,
     account_ids,
     assert_error,
 )
+from wafleet.sim.routes import MAX_BODY as SIM_MAX_BODY
 
 # ----- request bodies (every JSON-body route) ---------------------------------------------
 BODY_ROUTES: list[tuple[str, int]] = [
@@ -144,12 +144,69 @@ def test_oversized_body_creates_nothing(client: TestClient) -> None:
             "invalid_field",
             "field 'login' is longer than 20 characters",
         ),
+        *(
+            (
+                {"phone": PHONE, "name": f"Ana{char}Shop"},
+                "invalid_field",
+                f"field 'name' holds U+{ord(char):04X}, a control or invisible formatting "
+                "character; a name is one line of visible text",
+            )
+            for char in "\n\t\x1b\x7f\x85\u2028\u202a\u202e\u2066\u2069\u200e\u200f\u200b\ufeff"
+        ),
+        *(
+            (
+                {"phone": PHONE, field: f"x{char}"},
+                "invalid_field",
+                f"field '{field}' holds U+{ord(char):04X} ({what})",
+            )
+            for field in ("phone", "name", "login")
+            for char, what in [
+                ("\ud800", "a lone surrogate, which is not Unicode text"),
+                ("\udfff", "a lone surrogate, which is not Unicode text"),
+                ("\x00", "NUL"),
+            ]
+        ),
     ],
 )
 def test_add_account_bad_fields(client: TestClient, body: Json, code: str, message: str) -> None:
-    response = client.post("/api/whatsapp/add-account", json=body)
+    content = json.dumps(body)  # lone surrogates as \ud800 escapes, as a client may send
+    response = client.post("/api/whatsapp/add-account", content=content)
     assert_error(response, 400, code, message)
     assert account_ids(client) == []
+
+
+@pytest.mark.parametrize(
+    ("phone", "e164"),
+    [
+        ("(+40)712345678", PHONE),
+        ("(+40) 712-345-678", PHONE),
+        ("(0040) 712 345 678", PHONE),
+        ("+40 712/345/678", PHONE),
+        (" 40712345678@s.whatsapp.net\n", PHONE),
+    ],
+)
+def test_add_account_reads_the_spellings_of_a_number(
+    client: TestClient, phone: str, e164: str
+) -> None:
+    response = client.post("/api/whatsapp/add-account", json={"phone": phone})
+    assert response.status_code == 200, response.text
+    assert response.json()["account"]["phone"] == e164
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u05e9\u05dc\u05d5\u05dd \u05e2\u05d5\u05dc\u05dd",  # right-to-left text is a name
+        "\u0645\u0631\u062d\u0628\u0627 123",
+        "Ana \u200d\U0001f469\u200d\U0001f4bb",  # ZWJ emoji sequences
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # ZWNJ, as Persian writes it
+        "Zoë & Łukasz",
+    ],
+)
+def test_add_account_takes_names_in_any_script(client: TestClient, name: str) -> None:
+    response = client.post("/api/whatsapp/add-account", json={"phone": PHONE, "name": name})
+    assert response.status_code == 200, response.text
+    assert response.json()["account"]["name"] == name
 
 
 @pytest.mark.parametrize("login", ["sms", "QR", "pairingcode", "pairing_code", " qr", ""])
@@ -159,18 +216,27 @@ def test_add_account_bad_login(client: TestClient, login: str) -> None:
     assert account_ids(client) == []
 
 
+SPELLING = (
+    "write it with the digits 0-9, a leading '+', spaces and ( ) - . / only, "
+    "such as '+40712345678' (letters are not read as keypad digits)"
+)
+NOT_A_NUMBER = (
+    "is not a phone number; write it in E.164 form such as '+40712345678', "
+    "or as a WhatsApp JID such as '40712345678@s.whatsapp.net'"
+)
 INVALID_PHONES: list[tuple[str, str]] = [
-    # letters
-    ("abc", f"phone '***' {NO_COUNTRY}"),
+    # letters, never read as keypad digits; other characters
+    ("abc", f"phone holds a letter 'a'; {SPELLING}"),
+    ("+abcdefgh", f"phone holds a letter 'a'; {SPELLING}"),
+    ("+4O7I2345678", f"phone holds a letter 'O'; {SPELLING}"),
+    ("+40712ABCDEF", f"phone holds a letter 'A'; {SPELLING}"),
+    ("+40712345678 ext. 9", f"phone holds a letter 'e'; {SPELLING}"),
+    ("+40\u00a0712345678", f"phone holds a character U+00A0; {SPELLING}"),
+    ("+\uff14\uff10712345678", f"phone holds a character U+FF14; {SPELLING}"),
+    ("+40#712345678", f"phone holds a character '#'; {SPELLING}"),
     (
-        "+abcdefgh",
-        "phone '+abc****gh' is not a phone number: "
-        "(1) The string supplied did not seem to be a phone number.",
-    ),
-    (
-        "+4O7I2345678",
-        "phone '+4O7****78' is not a phone number: "
-        "(1) The string supplied did not seem to be a phone number.",
+        "abc@s.whatsapp.net",
+        "phone holds a letter 'a'; a WhatsApp JID has only digits before '@s.whatsapp.net'",
     ),
     # too short
     ("+4071", f"phone '*****' {NOT_VALID}"),
@@ -190,12 +256,9 @@ INVALID_PHONES: list[tuple[str, str]] = [
         "(0) Could not interpret numbers after plus-sign.",
     ),
     # a group JID is not a phone
-    ("123456789-1600000000@g.us", f"phone '1234****00' {NO_COUNTRY}"),
-    (
-        "+",
-        "phone '*' is not a phone number: "
-        "(1) The string supplied did not seem to be a phone number.",
-    ),
+    ("123456789-1600000000@g.us", f"phone holds a character '@'; {SPELLING}"),
+    ("+", f"phone '*' {NOT_A_NUMBER}"),
+    ("(-)", f"phone '***' {NOT_A_NUMBER}"),
 ]
 
 

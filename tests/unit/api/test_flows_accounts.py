@@ -210,7 +210,6 @@ def test_dashboard_shape_and_masked_phones(
 def test_qr_page_refreshes_until_connected(
     client: TestClient,
     anonymous: Anonymous,
-    admin_token: str,
     add_account: AddAccount,
     wait_qr: WaitQr,
     wait_status: WaitStatus,
@@ -226,13 +225,14 @@ def test_qr_page_refreshes_until_connected(
     assert PHONE not in page.text
     assert "<title>QR - Ana</title>" in page.text
 
-    by_query = anonymous("GET", f"/api/whatsapp/qr/{account['id']}", params={"token": admin_token})
-    assert by_query.status_code == 200
-    assert REFRESH in by_query.text
+    link = client.post(f"/api/whatsapp/qr/{account['id']}/link").json()["path"]
+    by_link = anonymous("GET", link)
+    assert by_link.status_code == 200
+    assert REFRESH in by_link.text
 
     client.post("/sim/scan", json={"qr": shown["qr"], "phone": PHONE})
     wait_status(client, account["id"], "connected")
-    done = anonymous("GET", f"/api/whatsapp/qr/{account['id']}", params={"token": admin_token})
+    done = anonymous("GET", link)
     assert done.status_code == 200
     assert REFRESH not in done.text
     assert PNG_URL not in done.text

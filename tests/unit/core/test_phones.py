@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wafleet.core.phones import (
+    EXAMPLE_PHONE,
     JID_SUFFIX,
+    PHONE_PATTERN,
     InvalidPhone,
     jid_to_phone,
     mask_phone,
@@ -39,6 +44,12 @@ def digits(text: str) -> str:
         "40712345678@s.whatsapp.net",
         " 40712345678@s.whatsapp.net ",
         "40712345678:12@s.whatsapp.net",
+        "(+40)712345678",
+        "(+40) 712 345 678",
+        "+(40) 712-345-678",
+        "(0040) 712 345 678",
+        "+40 712/345/678",
+        "\t+40712345678\r\n",
     ],
 )
 def test_international_forms_become_e164(raw: str) -> None:
@@ -144,6 +155,86 @@ def test_errors_never_contain_the_full_phone(raw: str, region: str | None) -> No
     number = raw.split("@", maxsplit=1)[0]
     assert number not in message
     assert digits(number) not in digits(message)
+
+
+@pytest.mark.parametrize(
+    ("raw", "found"),
+    [
+        ("+40712ABCDEF", "a letter 'A'"),  # not +40712222333, as a keypad would read it
+        ("+40 712 FLOWERS", "a letter 'F'"),
+        ("+40712345678 ext. 12", "a letter 'e'"),
+        ("+40712345678x9", "a letter 'x'"),
+        ("+4O7I2345678", "a letter 'O'"),
+        ("+40\u00a0712345678", "a character U+00A0"),  # non-ASCII space
+        ("\uff0b\uff14\uff10\uff17\uff11\uff12\uff13\uff14\uff15", "a character U+FF0B"),
+        ("+\u0664\u0660712345678", "a character U+0664"),  # Arabic-Indic digits
+        ("+40712345678\u202e", "a character U+202E"),
+        ("+40712\x00345678", "a character U+0000"),
+        ("+40712\ud800345678", "a character U+D800"),
+        ("+40#712345678", "a character '#'"),
+        ("+40*712345678", "a character '*'"),
+        ("+40 712\t345 678", "a character U+0009"),  # tabs only around it
+    ],
+)
+def test_anything_but_digits_and_separators_is_refused_naming_it(raw: str, found: str) -> None:
+    with pytest.raises(InvalidPhone, match="letters are not read as keypad digits") as info:
+        normalize_phone(raw)
+    assert f"phone holds {found};" in str(info.value)
+
+
+def test_a_jid_with_letters_is_refused() -> None:
+    with pytest.raises(InvalidPhone, match=re.escape("only digits before '@s.whatsapp.net'")):
+        normalize_phone("4071a345678@s.whatsapp.net")
+
+
+def test_the_example_phone_is_valid() -> None:
+    assert normalize_phone(EXAMPLE_PHONE) == EXAMPLE_PHONE
+
+
+# ----- PHONE_PATTERN, the spelling the OpenAPI document publishes -------------------------
+_PHONE_RE = re.compile(PHONE_PATTERN.replace("$", r"\Z"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.from_regex(_PHONE_RE, fullmatch=True).filter(lambda t: len(t.strip()) <= 32))
+def test_a_phone_matching_the_pattern_is_judged_as_a_number_only(raw: str) -> None:
+    """Matching the pattern, a phone is refused only for what the number is, never for
+    how it is written."""
+    try:
+        normalize_phone(raw)
+    except InvalidPhone as exc:
+        assert "phone holds" not in str(exc), exc
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.text(max_size=32).filter(lambda t: _PHONE_RE.match(t) is None))
+def test_a_phone_not_matching_the_pattern_is_refused(raw: str) -> None:
+    with pytest.raises(InvalidPhone):
+        normalize_phone(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    country=st.sampled_from(["RO", "GB", "DE", "US", "FR", "BR", "IN", "NG"]),
+    kind=st.sampled_from(
+        [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+    ),
+    spelling=st.sampled_from(
+        [
+            phonenumbers.PhoneNumberFormat.E164,
+            phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        ]
+    ),
+)
+def test_every_country_s_example_numbers_are_read(
+    country: str, kind: phonenumbers.PhoneNumberType, spelling: int
+) -> None:
+    number = phonenumbers.example_number_for_type(country, kind)
+    assert number is not None
+    written = phonenumbers.format_number(number, spelling)
+    assert _PHONE_RE.match(written)
+    expected = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    assert normalize_phone(written) == expected
 
 
 # ----- masking -----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_defaults_from_an_empty_environment() -> None:
     assert (s.backoff_base, s.backoff_max) == (1.0, 60.0)
     assert s.qr_max_cycles == 6
     assert (s.send_rate, s.send_burst) == (1.0, 5)
-    assert s.max_body_bytes == 65536
+    assert s.max_body_bytes == 1 << 20
     assert s.shutdown_timeout == 8.0
     assert s.log_level == "info"
     assert s.sessions_dir == Path("data") / "sessions"
