@@ -68,12 +68,13 @@ def _unauthorized(code: str, message: str) -> Response:
 
 
 def _link_refused(check: LinkCheck, path: str) -> Response:
-    """An HTML page, for the person who followed the link: 401 expired, 403 not genuine."""
+    """An HTML page, for the person who followed the link, saying it expired or is not
+    genuine. Both are 401: the link is the request's only credential, and it is not valid
+    (403 would say a valid credential lacks a permission)."""
     expired = check is LinkCheck.EXPIRED
     page = link_refused_page(expired=expired, mint_route=mint_route(path))
-    response = HTMLResponse(page, status_code=401 if expired else 403)
-    if expired:
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    response = HTMLResponse(page, status_code=401)
+    response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return response
 
 

@@ -25,6 +25,7 @@ from wafleet.core.http import (
 from wafleet.core.phases import LEGACY_STATUS, Phase
 from wafleet.core.phones import EXAMPLE_PHONE
 from wafleet_api.listing import MAX_PAGE, QR_FORMS
+from wafleet_api.openapi_access import ACCESS_OPERATIONS, PAGE_PARAMETERS, PAGE_RESPONSES
 from wafleet_api.openapi_sim import SIM_OPERATIONS
 from wafleet_api.openapi_types import (
     ERROR,
@@ -38,9 +39,6 @@ from wafleet_api.openapi_types import (
     phone,
     query,
 )
-from wafleet_api.routes_keys import OPERATIONS as KEY_OPERATIONS
-from wafleet_api.routes_links import OPERATIONS as LINK_OPERATIONS
-from wafleet_api.routes_links import PAGE_PARAMETERS, PAGE_RESPONSES
 from wafleet_api.routes_messages import MAX_ACCOUNT_ID, MAX_KEY, MAX_LIMIT, MAX_TEXT, MAX_TO
 
 DESCRIPTION = (
@@ -405,8 +403,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "summary": "This document",
         "responses": {"200": ok({"type": "object"}), **errors(401)},
     },
-    **LINK_OPERATIONS,
-    **KEY_OPERATIONS,
+    **ACCESS_OPERATIONS,
     **SIM_OPERATIONS,
 }
 

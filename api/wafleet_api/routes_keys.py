@@ -13,15 +13,11 @@ from wafleet.core.apikeys import (
     MAX_ACCOUNTS,
     MAX_NAME,
     SCOPES,
-    SECRET_PATTERN,
     ApiKey,
     Scope,
     new_key,
 )
-from wafleet.core.apikeys import (
-    SCOPE_MEANING as SCOPE_TEXT,
-)
-from wafleet.core.http import NAME_PATTERN, ApiError, field_name, field_str, read_json_object
+from wafleet.core.http import ApiError, field_name, field_str, read_json_object
 from wafleet.core.models import iso, utcnow
 from wafleet.core.settings import Settings
 from wafleet_api.principal import KeyResolver, require_admin
@@ -114,124 +110,3 @@ def routes() -> list[BaseRoute]:
         Route("/api/keys", list_keys, methods=["GET"]),
         Route("/api/keys/{key_id}", revoke_key, methods=["DELETE"]),
     ]
-
-
-# ----- the OpenAPI description of these routes (merged into openapi.py's OPERATIONS) -----
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_TEXT = {
-    400: "Bad input; the message says what to fix",
-    401: "Missing or wrong bearer token",
-    403: "Only the admin token manages API keys (code admin_only)",
-    404: "No API key with this id",
-    413: "Body too large",
-}
-_KEY_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string", "pattern": KEY_ID.pattern},
-        "name": {"type": "string"},
-        "scopes": {"type": "array", "items": {"enum": list(SCOPES)}, "uniqueItems": True},
-        "accountIds": {
-            "description": "The accounts the key may act on; null: every account",
-            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
-        },
-        "createdAt": {"type": "string", "format": "date-time"},
-        "revokedAt": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
-    },
-    "required": ["id", "name", "scopes", "accountIds", "createdAt", "revokedAt"],
-}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _json(_ERROR, _TEXT[code]) for code in codes}
-
-
-def _answer(**properties: Any) -> dict[str, Any]:
-    body = {"success": {"const": True}, **properties}
-    return {"type": "object", "properties": body, "required": sorted(body)}
-
-
-_CREATE_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "name": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": MAX_NAME,
-                        "allOf": [{"pattern": NAME_PATTERN}, {"pattern": r"\S"}],
-                        "description": "For people: one line of visible text (no control, "
-                        "bidi or invisible format characters), not only spaces",
-                        "examples": ["billing app"],
-                    },
-                    "scopes": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {"enum": list(SCOPES)},
-                        "description": "read: "
-                        + SCOPE_TEXT["read"]
-                        + "; send: "
-                        + SCOPE_TEXT["send"]
-                        + "; manage: "
-                        + SCOPE_TEXT["manage"],
-                        "examples": [["read", "send"]],
-                    },
-                    "accountIds": {
-                        "type": "array",
-                        "minItems": 1,
-                        "maxItems": MAX_ACCOUNTS,
-                        "items": {"type": "string", "pattern": ACCOUNT_ID.pattern},
-                        "description": "Leave out for every account, present and future",
-                        "examples": [["wa-abcdefghijklmnopabcd"]],
-                    },
-                },
-                "required": ["name", "scopes"],
-                "examples": [{"name": "billing app", "scopes": ["read", "send"]}],
-            }
-        }
-    },
-}
-
-OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
-    ("post", "/api/keys"): {
-        "summary": "Create a scoped API key (admin token only); the secret is shown once",
-        "requestBody": _CREATE_BODY,
-        "responses": {
-            "201": _json(
-                _answer(key=_KEY_SCHEMA, secret={"type": "string", "pattern": SECRET_PATTERN}),
-                "The key, and its secret: send it as 'Authorization: Bearer <secret>'",
-            ),
-            **_errors(400, 401, 403, 413),
-        },
-    },
-    ("get", "/api/keys"): {
-        "summary": "List the API keys, revoked ones included (never their secrets)",
-        "responses": {
-            "200": _json(_answer(keys={"type": "array", "items": _KEY_SCHEMA}), "The keys"),
-            **_errors(401, 403),
-        },
-    },
-    ("delete", "/api/keys/{key_id}"): {
-        "summary": "Revoke an API key (at once on this API pod, within 5 s on the others)",
-        "parameters": [
-            {
-                "name": "key_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "pattern": KEY_ID.pattern},
-                "example": "0123456789ab",
-            }
-        ],
-        "responses": {
-            "200": _json(_answer(key=_KEY_SCHEMA), "The revoked key"),
-            **_errors(401, 403, 404),
-        },
-    },
-}

@@ -111,4 +111,3 @@ def test_schemathesis_finds_nothing(standalone: Standalone, tmp_path: Path) -> N
     created = created_accounts(har_entries(har))
     har.unlink()
     assert created >= MIN_CREATED, f"only {created} add-account calls created an account"
-    assert elapsed < RUN_TIMEOUT

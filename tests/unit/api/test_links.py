@@ -165,7 +165,7 @@ def test_an_account_link_opens_no_other_page(
     for path in (page(other["id"]), VISUAL):
         refused = anonymous("GET", f"{path}?{query}")
         mint_route = "POST /api/whatsapp/qr-visual/link" if path == VISUAL else f"POST {path}/link"
-        assert_link_page(refused, 403, "This link is not valid", mint_route)
+        assert_link_page(refused, 401, "This link is not valid", mint_route)
     # Nor any JSON route, nor another method on its own page.
     for method, url in (
         ("GET", f"/api/whatsapp/accounts/{account['id']}?{query}"),
@@ -187,7 +187,7 @@ def test_a_qr_visual_link_opens_qr_visual_only(
     assert "QR codes (" in opened.text
     query = urlsplit(answer["path"]).query
     refused = anonymous("GET", f"{page(account['id'])}?{query}")
-    assert_link_page(refused, 403, "This link is not valid", f"POST {page(account['id'])}/link")
+    assert_link_page(refused, 401, "This link is not valid", f"POST {page(account['id'])}/link")
 
 
 def tampered(link: str) -> list[str]:
@@ -216,7 +216,7 @@ def test_an_altered_link_is_refused(
     link = mint(client, page(account["id"]))["path"]
     for url in tampered(link):
         refused = anonymous("GET", url)
-        assert_link_page(refused, 403, "This link is not valid", f"POST {page(account['id'])}/link")
+        assert_link_page(refused, 401, "This link is not valid", f"POST {page(account['id'])}/link")
     assert anonymous("GET", link).status_code == 200
 
 
@@ -226,7 +226,7 @@ def test_an_expired_link_that_was_altered_is_not_genuine(
     link = mint(client, page(account["id"]))["path"]
     move_clock(client, 2000)
     assert anonymous("GET", link).status_code == 401
-    assert anonymous("GET", tampered(link)[0]).status_code == 403  # a forged renewal
+    assert anonymous("GET", tampered(link)[0]).status_code == 401  # a forged renewal
 
 
 def test_the_header_token_wins_over_a_link(
@@ -269,7 +269,7 @@ def test_replicas_with_the_same_configured_key_open_each_others_links(
     assert two.get(link).status_code == 200
     stranger = make_client(link_key="s" * 40)
     stranger.headers.pop("Authorization")
-    assert stranger.get(link).status_code == 403
+    assert stranger.get(link).status_code == 401
 
 
 def test_a_lowered_maximum_refuses_longer_links_minted_before(
@@ -280,7 +280,7 @@ def test_a_lowered_maximum_refuses_longer_links_minted_before(
     link = mint(before, VISUAL, ttlSeconds=7200)["path"]
     after = make_client(link_key=key, link_ttl=300, link_max_ttl=600)
     after.headers.pop("Authorization")
-    assert after.get(link).status_code == 403
+    assert after.get(link).status_code == 401
 
 
 def test_link_key_setting_is_validated() -> None:

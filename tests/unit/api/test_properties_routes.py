@@ -56,7 +56,12 @@ def fill(template: str, segment: str) -> str:
 
 
 def query_string(params: dict[str, str]) -> str:
-    return urlencode({k: v.encode("utf-8", "surrogatepass") for k, v in params.items()})
+    return urlencode(
+        {
+            k.encode("utf-8", "surrogatepass"): v.encode("utf-8", "surrogatepass")
+            for k, v in params.items()
+        }
+    )
 
 
 def test_the_sim_routes_are_served(client: TestClient) -> None:

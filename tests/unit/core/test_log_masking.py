@@ -120,6 +120,15 @@ def captured() -> Iterator[io.StringIO]:
     saved_handlers, saved_level = root.handlers[:], root.level
     access = logging.getLogger(ACCESS_LOGGER)
     saved_filters = access.filters[:]
+    # Earlier tests may have run uvicorn in this process with its own logging config, which
+    # gives its loggers handlers and stops their propagation: reset them as a fresh
+    # process has them (``wafleet`` runs uvicorn with log_config=None).
+    uvicorn_loggers = [logging.getLogger("uvicorn"), access]
+    saved_state = [(lg.level, lg.handlers[:], lg.propagate, lg.disabled) for lg in uvicorn_loggers]
+    for lg in uvicorn_loggers:
+        lg.setLevel(logging.NOTSET)
+        lg.handlers[:] = []
+        lg.propagate, lg.disabled = True, False
     setup_logging("debug")
     setup_logging("debug")  # twice, as tests and restarts do: one filter still
     assert sum(isinstance(f, AccessLogMask) for f in access.filters) == 1
@@ -133,6 +142,12 @@ def captured() -> Iterator[io.StringIO]:
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
         access.filters[:] = saved_filters
+        for lg, (level, handlers, propagate, disabled) in zip(
+            uvicorn_loggers, saved_state, strict=True
+        ):
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate, lg.disabled = propagate, disabled
 
 
 def test_registered_secrets_never_reach_a_line(captured: io.StringIO) -> None:
