@@ -17,14 +17,17 @@ WORKDIR /src
 # where the packages go, so that pip resolves and installs every dependency.
 COPY pyproject.toml README.md ./
 RUN mkdir -p wafleet api/wafleet_api connector/wafleet_connector operator/wafleet_operator \
+       app/wafleet_app \
     && touch wafleet/__init__.py api/wafleet_api/__init__.py \
        connector/wafleet_connector/__init__.py operator/wafleet_operator/__init__.py \
+       app/wafleet_app/__init__.py \
     && /opt/wafleet/bin/pip install '.[neonize,cluster,firestore]' \
     && /opt/wafleet/bin/pip uninstall --yes wafleet
 COPY wafleet ./wafleet
 COPY api ./api
 COPY connector ./connector
 COPY operator ./operator
+COPY app ./app
 RUN /opt/wafleet/bin/pip install --no-deps '.[neonize,cluster,firestore]' \
     && /opt/wafleet/bin/python -m compileall -q /opt/wafleet/lib
 

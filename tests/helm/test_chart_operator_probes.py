@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from helm.chartkit import HelmChart, Manifest, Rendered, pod_spec, values_file
 
-from wafleet.cli import _parser
+from wafleet_app.cli import _parser
 
 pytestmark = pytest.mark.helm
 

@@ -19,7 +19,7 @@ import pytest
 
 from wafleet.core.settings import Settings
 from wafleet.core.token import AdminToken
-from wafleet.standalone import create_standalone_app
+from wafleet_app.standalone import create_standalone_app
 
 with warnings.catch_warnings():
     # Starlette 1.x warns once, at import, that its test client will move to httpx2.

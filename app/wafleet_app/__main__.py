@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from wafleet.cli import main
+from wafleet_app.cli import main
 
 raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The ``wafleet`` command: ``standalone`` and ``sim`` (cluster commands come later)."""
+"""The ``wafleet`` command: ``standalone``, the cluster components (``api``, ``connector``,
+``operator``) and the simulated WhatsApp (``sim``)."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ def _serve(app: Starlette, host: str, port: int, log_level: str) -> None:
 
 def run_standalone(args: argparse.Namespace) -> int:
     from wafleet.core.token import load_or_create_token
-    from wafleet.standalone import create_standalone_app
+    from wafleet_app.standalone import create_standalone_app
 
     settings = Settings.from_env(
         transport=args.transport, port=args.port, host=args.host, data_dir=args.data_dir
