@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def run_wafleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "wafleet", *args],
+        [sys.executable, "-m", "wafleet_app", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

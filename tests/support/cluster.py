@@ -31,7 +31,7 @@ STATEFULSET = "wafleet-connector"
 
 
 def python_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "wafleet", *args]
+    return [sys.executable, "-m", "wafleet_app", *args]
 
 
 @dataclass

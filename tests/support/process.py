@@ -65,7 +65,7 @@ class Standalone:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "wafleet", "standalone", "--transport", self.transport),
+                *(sys.executable, "-m", "wafleet_app", "standalone", "--transport", self.transport),
                 *("--port", str(self.port), "--data-dir", str(self.data_dir)),
             ],
             env=env,
@@ -169,7 +169,7 @@ def sim_service() -> Iterator[str]:
     """``wafleet sim`` as its own process on a free loopback port; yields its URL."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wafleet", "sim", "--port", str(port)],
+        [sys.executable, "-m", "wafleet_app", "sim", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
