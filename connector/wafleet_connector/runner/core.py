@@ -39,8 +39,16 @@ class AccountRunner(SessionEvents, Unlinking):
     """One account's task: its loop, its commands."""
 
     # ----- outside interface -----------------------------------------------------------
+    def _stored_phase_waits(self) -> bool:
+        """The stored phase waits for a person's command. Suspended only while the spec
+        still asks for it: a resume may have come just before a crash that kept the new
+        status from being written, and the spec is the wish."""
+        if self.status.phase == Phase.SUSPENDED:
+            return self.spec.suspended
+        return self.status.phase in WAITING_PHASES
+
     def start(self) -> None:
-        if self.status.phase not in WAITING_PHASES:
+        if not self._stored_phase_waits():
             # What was stored describes the last run, not this one: nothing runs yet.
             self._set(Phase.PENDING, reason="waiting for its turn to start", qr=None)
         self.task = asyncio.create_task(self._main(), name=f"account-{self.spec.id}")
@@ -63,7 +71,7 @@ class AccountRunner(SessionEvents, Unlinking):
 
     async def _loop(self) -> None:
         step = Next.AGAIN
-        if self.status.phase in WAITING_PHASES:
+        if self._stored_phase_waits():
             step = Next.WAIT
         while True:
             if self.spec.suspended:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.shard import account, close_shard, open_shard
+from wafleet.core.models import AccountStatus
 from wafleet.core.phases import Phase
 from wafleet.sim.service import SimConfig, SimWhatsApp
 from wafleet.sim.wire import Conn
@@ -259,5 +260,21 @@ async def test_a_failed_status_write_is_retried_without_a_new_change(tmp_path: P
         )
         assert failures == []
         assert shard.statuses.latest[spec.id].phase == Phase.CONNECTED
+    finally:
+        await close_shard(shard)
+
+
+async def test_a_stored_suspended_phase_does_not_outlive_a_resume(tmp_path: Path) -> None:
+    """A connector resumed the account and crashed before it wrote the new status: the
+    restarted one finds spec suspended=False with status Suspended, and must connect (the
+    chaos suite caught a fleet that stayed one account short this way)."""
+    shard = await open_shard(tmp_path)
+    spec = account(9)
+    try:
+        await shard.link(spec)
+        await shard.manager.release(spec.id)  # the crash: the runner goes, the session stays
+        stale = AccountStatus(phase=Phase.SUSPENDED, reason="suspended on request")
+        shard.manager.ensure(spec, stale)  # the restart, from what the CR still says
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
     finally:
         await close_shard(shard)
