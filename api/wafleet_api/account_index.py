@@ -1,9 +1,9 @@
-"""Every account the API can see, in memory, in creation order, with a revision.
+"""Every account the API can see, in memory, in creation order.
 
 Reads never go to a database or the Kubernetes API: each backend keeps an
 ``AccountIndex`` current (standalone from the session manager's status reports, the
-cluster from its watch cache) and the routes answer from ``snapshot()``. The revision
-changes with every change, so answers built from a snapshot can be cached under it.
+cluster from its watch cache) and the routes answer from ``snapshot()``, which is built
+again only after a change.
 """
 
 from __future__ import annotations
@@ -26,18 +26,15 @@ def sort_key(account: Account) -> SortKey:
 
 @dataclass(frozen=True)
 class AccountSnapshot:
-    """The accounts at one revision (immutable: safe to share between requests)."""
+    """The accounts at one moment (immutable: safe to share between requests)."""
 
-    revision: int
     accounts: tuple[Account, ...]
     keys: tuple[SortKey, ...] = field(repr=False)
 
     def only(self, keep: Callable[[str], bool]) -> AccountSnapshot:
         """The accounts whose id ``keep`` accepts (what a key limited to accounts sees)."""
         pairs = [(a, k) for a, k in zip(self.accounts, self.keys, strict=True) if keep(a.id)]
-        return AccountSnapshot(
-            self.revision, tuple(a for a, _ in pairs), tuple(k for _, k in pairs)
-        )
+        return AccountSnapshot(tuple(a for a, _ in pairs), tuple(k for _, k in pairs))
 
     def after(self, key: SortKey | None) -> int:
         """Index of the first account past ``key`` (0 for None)."""
@@ -49,13 +46,8 @@ class AccountIndex:
 
     def __init__(self, accounts: Iterable[Account] = ()) -> None:
         self._by_id: dict[str, Account] = {}
-        self._revision = 0
         self._snapshot: AccountSnapshot | None = None
         self.reset(accounts)
-
-    @property
-    def revision(self) -> int:
-        return self._revision
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -67,7 +59,6 @@ class AccountIndex:
         return self._by_id.get(account_id)
 
     def _changed(self) -> None:
-        self._revision += 1
         self._snapshot = None
 
     def reset(self, accounts: Iterable[Account]) -> None:
@@ -75,7 +66,7 @@ class AccountIndex:
         self._changed()
 
     def put(self, account: Account) -> None:
-        """Add or replace an account; an equal account changes nothing (not the revision)."""
+        """Add or replace an account; an equal account changes nothing (the snapshot stays)."""
         if self._by_id.get(account.id) != account:
             self._by_id[account.id] = account
             self._changed()
@@ -98,7 +89,5 @@ class AccountIndex:
     def snapshot(self) -> AccountSnapshot:
         if self._snapshot is None:
             ordered = sorted(self._by_id.values(), key=sort_key)
-            self._snapshot = AccountSnapshot(
-                self._revision, tuple(ordered), tuple(sort_key(a) for a in ordered)
-            )
+            self._snapshot = AccountSnapshot(tuple(ordered), tuple(sort_key(a) for a in ordered))
         return self._snapshot

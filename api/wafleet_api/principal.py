@@ -92,6 +92,14 @@ def require(request: Request, scope: Scope, account_id: str | None = None) -> Pr
     return principal
 
 
+def require_every_account(request: Request, why: str) -> Principal:
+    """``read`` for every account (a route whose answer covers the whole fleet)."""
+    principal = require(request, "read")
+    if not principal.every_account:
+        raise ApiError(403, "account_not_allowed", f"{why}; this API key is limited to some")
+    return principal
+
+
 def require_admin(request: Request) -> None:
     if not principal_of(request).is_admin:
         raise ApiError(

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from wafleet.core.http import ApiError, read_json_object
 from wafleet.core.models import iso
 from wafleet_api.links import QR_VISUAL_PATH, LinkSigner, qr_page_path
-from wafleet_api.principal import require
+from wafleet_api.principal import require_every_account
 from wafleet_api.routes_accounts import load_account, settings_of
 
 MIN_TTL = 60  # seconds; a page refreshes every 5 s, a shorter link would hardly open it
@@ -74,13 +74,11 @@ async def mint_account_link(request: Request) -> Response:
 
 
 async def mint_visual_link(request: Request) -> Response:
-    if not require(request, "read").every_account:
-        raise ApiError(
-            403,
-            "account_not_allowed",
-            "the qr-visual page shows every account; this API key is limited to some: "
-            "mint a link per account with POST /api/whatsapp/qr/{account_id}/link",
-        )
+    require_every_account(
+        request,
+        "the qr-visual page shows every account (mint a link per account with "
+        "POST /api/whatsapp/qr/{account_id}/link)",
+    )
     ttl = await requested_ttl(request)
     return link_answer(request, QR_VISUAL_PATH, ttl)
 

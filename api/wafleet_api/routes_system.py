@@ -9,10 +9,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wafleet import __version__
-from wafleet.core.http import ApiError
 from wafleet.core.phases import Phase
 from wafleet_api.openapi import openapi_document
-from wafleet_api.principal import require
+from wafleet_api.principal import require_every_account
 from wafleet_api.routes_accounts import backend_of
 
 
@@ -35,10 +34,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    if not require(request, "read").every_account:
-        raise ApiError(
-            403, "account_not_allowed", "metrics cover every account: use a key for every account"
-        )
+    require_every_account(request, "metrics cover every account")
     accounts = backend_of(request).snapshot().accounts
     lines = [
         "# HELP wafleet_accounts Accounts by phase.",

@@ -2,7 +2,7 @@
 
 An account's JSON (and its QR PNG) is encoded when the account changes, not per
 request: a list answer is the cached parts joined. Whole answers are cached under the
-snapshot's revision, gzipped once for the clients that accept gzip.
+very account objects they were built from, gzipped once for the clients that accept gzip.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class _Answers:
     """Whole answers by key, valid while they are built from the very same account objects.
 
     Compared by identity, so a page whose accounts did not change is served again even
-    though other accounts did (the revision moves on with every QR rotation in the
+    though other accounts did (some account changes with every QR rotation in the
     fleet). Bounded: cursors come from clients.
     """
 

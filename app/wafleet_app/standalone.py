@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 from starlette.applications import Starlette
 
@@ -112,10 +111,6 @@ class StandaloneBackend:
     # ----- AccountBackend --------------------------------------------------------------
     # The registry is written through; reads come from the index, which the manager's
     # status reports keep current.
-    def _live(self, account: Account) -> Account:
-        status = self.manager.status(account.id)
-        return account if status is None else replace(account, status=status)
-
     async def add(self, spec: AccountSpec) -> tuple[Account, bool]:
         try:
             account, created = await self.registry.create(spec)
@@ -125,10 +120,8 @@ class StandaloneBackend:
             self._index.put_spec(account.spec)
         else:
             self._index.put(account)  # before ensure(): its status reports update the index
-        self.manager.ensure(account.spec, account.status)
-        live = self._live(account)
-        self._index.put(live)
-        return live, created
+        self.manager.ensure(account.spec, account.status)  # reports its first status at once
+        return self._index.get(account.id) or account, created
 
     async def get(self, account_id: str) -> Account | None:
         return self._index.get(account_id)

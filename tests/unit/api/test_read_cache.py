@@ -30,18 +30,19 @@ def account(n: int, *, at: datetime | None = None, qr_code: str | None = None) -
     return Account(spec, status)
 
 
-def test_revision_moves_only_on_a_change() -> None:
+def test_the_snapshot_is_rebuilt_only_on_a_change() -> None:
     one = account(1)
     index = AccountIndex([one])
-    first = index.revision
+    first = index.snapshot()
     index.put(replace(one))  # an equal copy: nothing changed
-    assert index.revision == first
+    assert index.snapshot() is first
     index.put_status("wa-0001", AccountStatus(phase=Phase.CONNECTED))
-    assert index.revision == first + 1
+    second = index.snapshot()
+    assert second is not first and second.accounts[0].status.phase == Phase.CONNECTED
     index.put_status("wa-9999", AccountStatus(phase=Phase.CONNECTED))  # not ours
-    assert index.revision == first + 1 and len(index) == 1
+    assert index.snapshot() is second and len(index) == 1
     index.remove("wa-0001")
-    assert index.revision == first + 2 and index.get("wa-0001") is None
+    assert index.snapshot() is not second and index.get("wa-0001") is None
 
 
 def test_snapshot_is_in_creation_order_then_id_and_reused_until_a_change() -> None:
