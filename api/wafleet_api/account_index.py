@@ -42,10 +42,16 @@ class AccountSnapshot:
 
 
 class AccountIndex:
-    """The accounts by id; ``snapshot()`` is rebuilt only after a change."""
+    """The accounts by id; ``snapshot()`` is rebuilt only after a change.
+
+    An account with a legacy id is found by its wafleet name too (``get`` takes either):
+    callers that knew it before its legacy id was shown, or by its Kubernetes name, still
+    reach it.
+    """
 
     def __init__(self, accounts: Iterable[Account] = ()) -> None:
         self._by_id: dict[str, Account] = {}
+        self._alias: dict[str, str] = {}  # resource name -> id, where they differ
         self._snapshot: AccountSnapshot | None = None
         self.reset(accounts)
 
@@ -53,22 +59,28 @@ class AccountIndex:
         return len(self._by_id)
 
     def __contains__(self, account_id: object) -> bool:
-        return account_id in self._by_id
+        return account_id in self._by_id or account_id in self._alias
 
     def get(self, account_id: str) -> Account | None:
-        return self._by_id.get(account_id)
+        account = self._by_id.get(account_id)
+        if account is None and account_id in self._alias:
+            account = self._by_id.get(self._alias[account_id])
+        return account
 
     def _changed(self) -> None:
         self._snapshot = None
 
     def reset(self, accounts: Iterable[Account]) -> None:
         self._by_id = {account.id: account for account in accounts}
+        self._alias = {a.spec.resource_name: a.id for a in self._by_id.values() if a.spec.legacy_id}
         self._changed()
 
     def put(self, account: Account) -> None:
         """Add or replace an account; an equal account changes nothing (the snapshot stays)."""
         if self._by_id.get(account.id) != account:
             self._by_id[account.id] = account
+            if account.spec.legacy_id is not None:
+                self._alias[account.spec.resource_name] = account.id
             self._changed()
 
     def put_status(self, account_id: str, status: AccountStatus) -> None:
@@ -83,7 +95,10 @@ class AccountIndex:
         self.put(Account(spec) if account is None else replace(account, spec=spec))
 
     def remove(self, account_id: str) -> None:
-        if self._by_id.pop(account_id, None) is not None:
+        account = self.get(account_id)
+        if account is not None:
+            del self._by_id[account.id]
+            self._alias.pop(account.spec.resource_name, None)
             self._changed()
 
     def snapshot(self) -> AccountSnapshot:

@@ -1,6 +1,7 @@
 """The API's backend in a cluster: accounts are WhatsAppAccount CRs, read from a watch cache.
 
-Onboarding creates the CR (idempotent: its name is the account id), delete
+Onboarding creates the CR (idempotent: its name is the wafleet id; an account with a
+legacy id carries it in ``spec.legacyId`` and is found by either), delete
 deletes it (the connector's finalizer logs the device out), disconnect sets
 ``spec.suspended``, regenerate-qr asks the owning connector through an
 annotation. Reads never call the API server: a list+watch keeps a cache.
@@ -185,8 +186,13 @@ class ClusterBackend:
         or goes silent)."""
         return self.cache.fresh(self._kube.watch_read_timeout + STALE_MARGIN)
 
+    def _name(self, account_id: str) -> str:
+        """The resource name of an account known by its id (legacy or not) or its name."""
+        account = self.cache.index.get(account_id)
+        return account_id if account is None else account.spec.resource_name
+
     def _cr(self, account_id: str) -> Obj:
-        cr = _live(self.cache.items.get(account_id))
+        cr = _live(self.cache.items.get(self._name(account_id)))
         if cr is None:
             raise AccountNotFound(account_id)
         return cr
@@ -197,7 +203,7 @@ class ClusterBackend:
                 cr = await self._kube.create(ACCOUNTS, self._namespace, new_account_cr(spec))
                 created = True
             except Conflict:
-                cr = await self._kube.get(ACCOUNTS, self._namespace, spec.id)
+                cr = await self._kube.get(ACCOUNTS, self._namespace, spec.resource_name)
                 created = False
             except KubeError as exc:
                 if exc.status == 422:
@@ -214,9 +220,10 @@ class ClusterBackend:
         return self.cache.index.snapshot()
 
     async def _patch(self, account_id: str, patch: Obj) -> None:
+        name = self._name(account_id)
         with _api_errors():
             try:
-                written = await self._kube.patch(ACCOUNTS, self._namespace, account_id, patch)
+                written = await self._kube.patch(ACCOUNTS, self._namespace, name, patch)
             except NotFound:
                 raise AccountNotFound(account_id) from None
         self.cache.put(written)
@@ -238,16 +245,16 @@ class ClusterBackend:
         await self._patch(account_id, {"spec": {"suspended": True}})
 
     async def delete(self, account_id: str) -> None:
-        self._cr(account_id)
+        name = self._cr(account_id)["metadata"]["name"]
         with _api_errors():
             try:
-                result = await self._kube.delete(ACCOUNTS, self._namespace, account_id)
+                result = await self._kube.delete(ACCOUNTS, self._namespace, name)
             except NotFound:
                 raise AccountNotFound(account_id) from None
         if result.get("kind") == "WhatsAppAccount":
             self.cache.put(result)  # held by the connector's finalizer until logged out
         else:
-            self.cache.drop(account_id)
+            self.cache.drop(name)
 
     async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
         return await self._store.enqueue(item)

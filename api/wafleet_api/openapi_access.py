@@ -6,7 +6,7 @@ from typing import Any
 
 from wafleet.core.apikeys import MAX_ACCOUNTS, MAX_NAME, SCOPE_MEANING, SCOPES, SECRET_PATTERN
 from wafleet.core.http import NAME_PATTERN
-from wafleet.core.ids import ACCOUNT_ID_RE
+from wafleet.core.ids import ANY_ACCOUNT_ID_RE
 from wafleet_api.openapi_types import ERROR, STR, errors, ok
 from wafleet_api.routes_keys import KEY_ID
 from wafleet_api.routes_links import MIN_TTL
@@ -137,7 +137,7 @@ _NEW_KEY = {
             "type": ["array", "null"],
             "minItems": 1,
             "maxItems": MAX_ACCOUNTS,
-            "items": {"type": "string", "pattern": ACCOUNT_ID_RE.pattern},
+            "items": {"type": "string", "pattern": ANY_ACCOUNT_ID_RE.pattern},
             "description": "Leave out (or null) for every account, present and future",
             "examples": [["wa-abcdefghijklmnopabcd"]],
         },

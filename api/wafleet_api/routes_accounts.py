@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 from wafleet import __version__
 from wafleet.core.apikeys import Scope
 from wafleet.core.http import ApiError, field_name, field_str, read_json_object
-from wafleet.core.ids import account_id_for
+from wafleet.core.ids import account_id_for, legacy_account_id
 from wafleet.core.models import Account, AccountSpec, iso
 from wafleet.core.phones import InvalidPhone, normalize_phone
 from wafleet.core.settings import Settings
@@ -46,8 +46,8 @@ def not_found(account_id: str) -> ApiError:
 async def load_account(request: Request, scope: Scope) -> Account:
     """The path's account, if the caller holds ``scope`` for it (403 first, then 404)."""
     account_id = request.path_params["account_id"]
-    require(request, scope, account_id)
-    account = await backend_of(request).get(account_id)
+    account = await backend_of(request).get(account_id)  # by its id, or its wafleet name
+    require(request, scope, account_id if account is None else account.id)
     if account is None:
         raise not_found(account_id)
     return account
@@ -60,6 +60,13 @@ def parse_phone(value: Any, settings: Settings, name: str = "phone") -> str:
         raise ApiError(400, "invalid_phone", f"field '{name}': {exc}") from None
 
 
+def new_account_id(phone: str, settings: Settings) -> str:
+    """The id a new account gets: the wafleet id, or the legacy one (WAFLEET_ACCOUNT_IDS)."""
+    if settings.account_ids == "legacy":
+        return legacy_account_id(phone, settings.legacy_env)
+    return account_id_for(phone, settings.id_salt)
+
+
 async def add_account(request: Request) -> Response:
     require(request, "manage")
     settings = settings_of(request)
@@ -70,16 +77,23 @@ async def add_account(request: Request) -> Response:
     login = field_str(data, "login", required=False, max_length=20, default="qr")
     if login not in LOGINS:
         raise ApiError(400, "invalid_field", "field 'login' must be 'qr' or 'pairingCode'")
-    account_id = account_id_for(phone, settings.id_salt)
-    require(request, "manage", account_id)
-    spec = AccountSpec(
-        id=account_id,
-        phone=phone,
-        name=name or f"Account {phone[-4:]}",
-        login="pairingCode" if login == "pairingCode" else "qr",
+    resource = account_id_for(phone, settings.id_salt)
+    backend = backend_of(request)
+    existing = await backend.get(resource)  # the same phone, whatever id style it got
+    spec = (
+        existing.spec
+        if existing is not None
+        else AccountSpec(
+            id=new_account_id(phone, settings),
+            resource_name=resource,
+            phone=phone,
+            name=name or f"Account {phone[-4:]}",
+            login="pairingCode" if login == "pairingCode" else "qr",
+        )
     )
+    require(request, "manage", spec.id)
     try:
-        account, created = await backend_of(request).add(spec)
+        account, created = await backend.add(spec)
     except ActionRefused as exc:
         raise ApiError(409, "conflict", str(exc)) from None
     return JSONResponse(

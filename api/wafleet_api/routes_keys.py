@@ -18,7 +18,7 @@ from wafleet.core.apikeys import (
     new_key,
 )
 from wafleet.core.http import ApiError, field_name, field_str, read_json_object
-from wafleet.core.ids import ACCOUNT_ID_RE
+from wafleet.core.ids import ANY_ACCOUNT_ID_RE
 from wafleet.core.models import iso, utcnow
 from wafleet.core.settings import Settings
 from wafleet_api.principal import KeyResolver, require_admin
@@ -65,7 +65,7 @@ def _account_ids(data: dict[str, Any]) -> frozenset[str] | None:
         message = f"field 'accountIds' must be a list of 1 to {MAX_ACCOUNTS} account ids"
         raise ApiError(400, "invalid_field", message + ", or left out for every account")
     for item in value:
-        if not isinstance(item, str) or not ACCOUNT_ID_RE.match(item):
+        if not isinstance(item, str) or not ANY_ACCOUNT_ID_RE.match(item):
             raise ApiError(
                 400,
                 "invalid_field",

@@ -91,9 +91,9 @@ async def send_message(request: Request) -> Response:
         to_jid = normalize_recipient(to, settings.default_region)
     except InvalidPhone as exc:
         raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
-    require(request, "send", account_id)
     backend = backend_of(request)
-    account = await backend.get(account_id)
+    account = await backend.get(account_id)  # by its id, or its wafleet name
+    require(request, "send", account_id if account is None else account.id)
     if account is None:
         raise not_found(account_id)
     item = OutboxItem(
@@ -155,9 +155,12 @@ async def get_messages(request: Request) -> Response:
         raise ApiError(
             400, "invalid_query", "query parameter 'threadId' must look like '<accountId>__<jid>'"
         )
-    principal = require(request, "read", account_id)
     backend = backend_of(request)
-    if account_id is not None and await backend.get(account_id) is None:
+    account = None if account_id is None else await backend.get(account_id)
+    if account is not None:
+        account_id = account.id  # threads are kept under the account's id (legacy or not)
+    principal = require(request, "read", account_id)
+    if account_id is not None and account is None:
         raise not_found(account_id)
     if (
         thread_id is not None

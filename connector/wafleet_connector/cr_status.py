@@ -31,7 +31,7 @@ class CrStatusWriter:
         self._kube = kube
         self._namespace = namespace
         self._reporter = reporter
-        self.crs: dict[str, Obj] = {}  # the latest CR of each account, kept by the shard sync
+        self.crs: dict[str, Obj] = {}  # the latest CR of each account id, kept by the shard sync
         self.extra: dict[str, Obj] = {}  # more status fields per account (regenerateRequest)
         self._phases: dict[str, Phase] = {}
 
@@ -60,15 +60,16 @@ class CrStatusWriter:
             )
             patch["status"].update(self.extra.get(account_id, {}))
             patch["metadata"] = {"resourceVersion": cr["metadata"]["resourceVersion"]}
+            name = cr["metadata"]["name"]  # the id may be a legacy id; the API knows names
             try:
                 written = await self._kube.patch(
-                    ACCOUNTS, self._namespace, account_id, patch, subresource="status"
+                    ACCOUNTS, self._namespace, name, patch, subresource="status"
                 )
             except NotFound:
                 return None
             except Conflict:
                 try:
-                    fresh = await self._kube.get(ACCOUNTS, self._namespace, account_id)
+                    fresh = await self._kube.get(ACCOUNTS, self._namespace, name)
                 except NotFound:
                     return None
                 if account_id in self.crs:

@@ -142,7 +142,7 @@ class SessionManager:
             await asyncio.sleep(self.config.backup_interval)
             for runner in list(self._runners.values()):
                 if runner.status.phase == Phase.CONNECTED:
-                    self.vault.backup_soon(runner.spec.id, runner.session_path)
+                    self.vault.backup_soon(runner.spec.resource_name, runner.session_path)
 
     async def close(self) -> None:
         """Stop every session, flush the journal and the statuses. Bounded in time."""

@@ -17,6 +17,7 @@ from wafleet.kube.account_cr import (
     CLEANUP_FINALIZER,
     REGENERATE_ANNOTATION,
     SHARD_LABEL,
+    account_id_of,
     spec_of,
     status_of,
 )
@@ -47,6 +48,7 @@ class ShardSync:
         self._namespace = namespace
         self._manager = manager
         self._statuses = statuses
+        self._names: dict[str, str] = {}  # account id -> resource name, where they differ
         self.watch = ListWatch(
             kube,
             ACCOUNTS,
@@ -68,19 +70,22 @@ class ShardSync:
     async def _listed(self, items: list[Obj]) -> None:
         seen = set()
         for cr in items:
-            seen.add(cr["metadata"]["name"])
+            seen.add(account_id_of(cr))
             await self.apply(cr)
         for gone in set(self._manager.account_ids()) - seen:
             await self._release(gone)
 
     async def _event(self, kind: str, cr: Obj) -> None:
         if kind == "DELETED":
-            await self._release(cr["metadata"]["name"])
+            await self._release(account_id_of(cr))
         elif kind in ("ADDED", "MODIFIED"):
             await self.apply(cr)
 
     async def apply(self, cr: Obj) -> None:
-        name = cr["metadata"]["name"]
+        # The manager and the status writer know accounts by id (a legacy id, or the name);
+        # only calls to the API server use the name.
+        name = account_id_of(cr)
+        self._names[name] = cr["metadata"]["name"]
         self._statuses.crs[name] = cr
         if cr["metadata"].get("deletionTimestamp"):
             await self._delete(cr)
@@ -100,10 +105,11 @@ class ShardSync:
         with contextlib.suppress(UnknownAccount):
             await self._manager.release(name)
         self._statuses.forget(name)
+        self._names.pop(name, None)
 
     async def _delete(self, cr: Obj) -> None:
         meta = cr["metadata"]
-        name = meta["name"]
+        name = account_id_of(cr)
         if CLEANUP_FINALIZER not in (meta.get("finalizers") or []):
             await self._release(name)
             return
@@ -122,14 +128,15 @@ class ShardSync:
             pass
         await self.deleted(name)
 
-    async def deleted(self, name: str) -> None:
+    async def deleted(self, account_id: str) -> None:
         """The device is unlinked and the session wiped: release the finalizer.
 
         The metadata is read fresh rather than taken from the watch event: the event is
         often older than the status the runner wrote while unlinking, so its
         resourceVersion would only buy a Conflict.
         """
-        self._statuses.forget(name)
+        self._statuses.forget(account_id)
+        name = self._names.pop(account_id, account_id)
         try:
             meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
         except NotFound:

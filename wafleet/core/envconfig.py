@@ -65,5 +65,16 @@ class EnvReader:
             raise ConfigError(f"{self.name(key)}={value!r} is not one of: {', '.join(choices)}")
         return value
 
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{self.name(key)}={value!r} is not true or false")
+
     def path(self, key: str, default: str) -> Path:
         return Path(self.string(key, default)).expanduser()

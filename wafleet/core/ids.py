@@ -16,6 +16,10 @@ import re
 ID_PREFIX = "wa-"
 _HEX_TO_LETTER = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 ACCOUNT_ID_RE = re.compile(r"^wa-[a-p]{20}$")
+# The legacy server's ids: account_{env}_ + 32 lowercase hex digits (generateAccountId).
+LEGACY_ENV_RE = re.compile(r"^[a-z0-9]{1,16}$")
+LEGACY_ID_RE = re.compile(r"^account_[a-z0-9]{1,16}_[0-9a-f]{32}$")
+ANY_ACCOUNT_ID_RE = re.compile(r"^(wa-[a-p]{20}|account_[a-z0-9]{1,16}_[0-9a-f]{32})$")
 
 
 def account_id_for(e164_phone: str, salt: str = "wafleet") -> str:
@@ -25,6 +29,28 @@ def account_id_for(e164_phone: str, salt: str = "wafleet") -> str:
 
 def is_account_id(value: str) -> bool:
     return bool(ACCOUNT_ID_RE.fullmatch(value))
+
+
+def legacy_account_id(e164_phone: str, env: str = "prod") -> str:
+    """The legacy server's id for a phone: ``account_{env}_`` + SHA-256(E.164)[:32] in hex.
+
+    The same phone gives the same id as the legacy ``generateAccountId``, so an account
+    created in wafleet under the legacy id style lines up with the legacy data.
+    """
+    if not LEGACY_ENV_RE.fullmatch(env):
+        raise ValueError(
+            f"a legacy id environment is 1-16 lowercase letters or digits, not {env!r}"
+        )
+    return f"account_{env}_{hashlib.sha256(e164_phone.encode()).hexdigest()[:32]}"
+
+
+def is_legacy_id(value: str) -> bool:
+    return bool(LEGACY_ID_RE.fullmatch(value))
+
+
+def is_any_account_id(value: str) -> bool:
+    """A wafleet id or a legacy id: what the API accepts wherever it takes an account id."""
+    return bool(ANY_ACCOUNT_ID_RE.fullmatch(value))
 
 
 def thread_id(account_id: str, client_jid: str) -> str:

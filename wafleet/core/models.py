@@ -32,7 +32,16 @@ def parse_iso(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class AccountSpec:
-    """What was asked for: the account's identity and wishes."""
+    """What was asked for: the account's identity and wishes.
+
+    ``id`` names the account everywhere data and answers carry it: API responses, the
+    Firestore documents (threads, messages, outbox, incidents, ``accounts``), the session
+    store's file. It is the wafleet id (``wa-...``) or, for an account that came from the
+    legacy server or was created under the legacy id style, its legacy id
+    (``account_{env}_{hash}``). ``resource_name`` is what Kubernetes and the session
+    backups know it by: always a ``wa-...`` name, equal to ``id`` unless the account has a
+    legacy id (empty means "the same as id").
+    """
 
     id: str
     phone: str  # E.164
@@ -40,6 +49,16 @@ class AccountSpec:
     login: LoginMethod = "qr"
     suspended: bool = False
     created_at: datetime = field(default_factory=utcnow)
+    resource_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.resource_name:
+            object.__setattr__(self, "resource_name", self.id)
+
+    @property
+    def legacy_id(self) -> str | None:
+        """The legacy id, when the account has one (``id`` differs from its resource)."""
+        return self.id if self.id != self.resource_name else None
 
 
 @dataclass(frozen=True)

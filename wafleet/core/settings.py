@@ -12,10 +12,13 @@ from typing import Any, Literal, cast
 import phonenumbers
 
 from wafleet.core.envconfig import ConfigError, EnvReader
+from wafleet.core.ids import LEGACY_ENV_RE
 
 TransportName = Literal["neonize", "sim"]
 TRANSPORTS: tuple[str, ...] = ("neonize", "sim")
 StoreName = Literal["sqlite", "firestore"]
+IdStyle = Literal["wafleet", "legacy"]
+ID_STYLES: tuple[str, ...] = ("wafleet", "legacy")
 STORES: tuple[str, ...] = ("sqlite", "firestore")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
 
@@ -28,6 +31,15 @@ def _gomemlimit(value: str | None) -> str | None:
         raise ConfigError(
             f"WAFLEET_ENGINE_GOMEMLIMIT={value!r} is not a Go memory limit; use bytes with an "
             "optional B, KiB, MiB, GiB or TiB suffix, e.g. 400MiB"
+        )
+    return value
+
+
+def _legacy_env(value: str) -> str:
+    if not LEGACY_ENV_RE.fullmatch(value):
+        raise ConfigError(
+            f"WAFLEET_LEGACY_ENV={value!r} is not a legacy id environment; use 1-16 lowercase "
+            "letters or digits, as in the legacy ids account_prod_... (prod)"
         )
     return value
 
@@ -48,6 +60,12 @@ class Settings:
     link_max_ttl: int = 86400  # the longest lifetime a mint request may ask for
     default_region: str | None = None  # ISO 3166 region for local phone numbers
     id_salt: str = "wafleet"
+    # "legacy": new accounts get the legacy server's ids (account_{env}_{hash}), so an
+    # installation that mixes migrated and new accounts names them all the same way.
+    account_ids: IdStyle = "wafleet"
+    legacy_env: str = "prod"  # the {env} of legacy ids
+    accounts_mirror: bool = True  # keep Firestore accounts/{id} current (store=firestore)
+    accounts_mirror_delay: float = 2.0  # seconds: changes within this are written once
     start_rate: float = 2.0  # session starts per second (token bucket)
     start_burst: int = 2
     backoff_base: float = 1.0  # seconds, first reconnect delay ceiling
@@ -106,6 +124,10 @@ class Settings:
             link_max_ttl=read.integer("LINK_MAX_TTL", 86400, minimum=60, maximum=7 * 86400),
             default_region=region,
             id_salt=read.string("ID_SALT", "wafleet"),
+            account_ids=cast(IdStyle, read.choice("ACCOUNT_IDS", "wafleet", ID_STYLES)),
+            legacy_env=_legacy_env(read.string("LEGACY_ENV", "prod")),
+            accounts_mirror=read.boolean("ACCOUNTS_MIRROR", True),
+            accounts_mirror_delay=read.number("ACCOUNTS_MIRROR_DELAY", 2.0, minimum=0, maximum=600),
             start_rate=read.number("START_RATE", 2.0, minimum=0.01, maximum=1000),
             start_burst=read.integer("START_BURST", 2, minimum=1, maximum=1000),
             backoff_base=read.number("BACKOFF_BASE", 1.0, minimum=0.01, maximum=600),

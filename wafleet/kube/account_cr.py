@@ -19,25 +19,36 @@ Obj = dict[str, Any]
 
 
 def new_account_cr(spec: AccountSpec) -> Obj:
-    """The CR the API creates for an onboarding call (name = the deterministic id)."""
+    """The CR the API creates for an onboarding call (name = the deterministic wafleet id;
+    a legacy id, when the account has one, in ``spec.legacyId``)."""
+    body: Obj = {
+        "phone": spec.phone,
+        "displayName": spec.name,
+        "login": spec.login,
+        "suspended": spec.suspended,
+    }
+    if spec.legacy_id is not None:
+        body["legacyId"] = spec.legacy_id
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": spec.id, "labels": {MANAGED_LABEL: "wafleet-api"}},
-        "spec": {
-            "phone": spec.phone,
-            "displayName": spec.name,
-            "login": spec.login,
-            "suspended": spec.suspended,
-        },
+        "metadata": {"name": spec.resource_name, "labels": {MANAGED_LABEL: "wafleet-api"}},
+        "spec": body,
     }
+
+
+def account_id_of(cr: Obj) -> str:
+    """The id the account goes by in data and answers: its legacy id, else its name."""
+    legacy = (cr.get("spec") or {}).get("legacyId")
+    return legacy if isinstance(legacy, str) and legacy else str(cr["metadata"]["name"])
 
 
 def spec_of(cr: Obj) -> AccountSpec:
     meta, spec = cr.get("metadata", {}), cr.get("spec", {})
     created = parse_iso(meta.get("creationTimestamp")) or datetime.now(UTC)
     return AccountSpec(
-        id=str(meta["name"]),
+        id=account_id_of(cr),
+        resource_name=str(meta["name"]),
         phone=str(spec.get("phone", "")),
         name=str(spec.get("displayName") or meta["name"]),
         login="pairingCode" if spec.get("login") == "pairingCode" else "qr",

@@ -56,6 +56,12 @@ _MIGRATIONS: tuple[Migration, ...] = (
         "CREATE UNIQUE INDEX accounts_phone ON accounts (phone)",
         "CREATE INDEX accounts_created ON accounts (createdAt, accountId)",
     ),
+    (
+        # The wafleet name of an account that carries a legacy id (NULL: the same as
+        # accountId); session backups are kept under it.
+        "ALTER TABLE accounts ADD COLUMN resourceName TEXT",
+        "CREATE UNIQUE INDEX accounts_resource ON accounts (resourceName)",
+    ),
 )
 
 _STATUS_COLUMNS = (
@@ -124,6 +130,7 @@ def _row_to_account(row: sqlite3.Row) -> Account:
         login=cast(LoginMethod, row["login"]),
         suspended=bool(row["suspended"]),
         created_at=created_at,
+        resource_name=row["resourceName"] or "",
     )
     status = AccountStatus(
         phase=Phase(row["phase"]),
@@ -161,6 +168,7 @@ def _create(conn: sqlite3.Connection, spec: AccountSpec) -> tuple[Account, bool]
         status = AccountStatus(updated_at=utcnow())
         values = (*spec_values, iso(spec.created_at), *_status_values(status))
         row = dict(zip((*_SPEC_COLUMNS, *_STATUS_COLUMNS), values, strict=True))
+        row["resourceName"] = spec.resource_name if spec.legacy_id is not None else None
         insert(conn, "accounts", row, "ON CONFLICT (accountId) DO NOTHING")
         created = _get(conn, spec.id)
     assert created is not None

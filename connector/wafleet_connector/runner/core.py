@@ -158,7 +158,7 @@ class AccountRunner(SessionEvents, Unlinking):
         if self._fresh_link:
             return None
         try:
-            await self.ctx.vault.prepare(self.spec.id, self.session_path)
+            await self.ctx.vault.prepare(self.spec.resource_name, self.session_path)
         except RestoreRefused as exc:
             self._set(
                 Phase.FAILED,

@@ -50,7 +50,7 @@ class SessionEvents(RunnerState):
             return await self._wrong_phone(event.jid)
         elif isinstance(event, Paired):
             self._set(Phase.CONNECTING, jid=event.jid, qr=None, qr_expires_at=None)
-            self.ctx.vault.backup_soon(self.spec.id, self.session_path)
+            self.ctx.vault.backup_soon(self.spec.resource_name, self.session_path)
         elif isinstance(event, Connected | KeepAliveRestored):
             self._on_connected(event.jid if isinstance(event, Connected) else self.status.jid)
         elif isinstance(event, KeepAliveTimeout):
@@ -120,7 +120,7 @@ class SessionEvents(RunnerState):
             except (LogoutError, TimeoutError) as exc:
                 unlinked = f"unlinking it failed ({exc}); remove it on that phone"
                 await self._stop(session)
-        await self.ctx.vault.forget(self.spec.id, self.session_path)
+        await self.ctx.vault.forget(self.spec.resource_name, self.session_path)
         await self.ctx.incident(
             Incident(self.spec.id, "wrong_phone", "high", {"linkedPhone": other})
         )
@@ -220,7 +220,7 @@ class SessionEvents(RunnerState):
     async def _on_logged_out(self, event: LoggedOut) -> Next:
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
-        await self.ctx.vault.forget(self.spec.id, self.session_path)
+        await self.ctx.vault.forget(self.spec.resource_name, self.session_path)
         logger.warning("logged out", extra={"account": self.spec.id, "reason": event.reason})
         await self.ctx.incident(
             Incident(self.spec.id, "logged_out", "high", {"reason": event.reason})

@@ -49,7 +49,7 @@ class Unlinking(RunnerState):
                 qr_expires_at=None,
             )
             return Next.UNLINK
-        await self.ctx.vault.forget(self.spec.id, self.session_path)
+        await self.ctx.vault.forget(self.spec.resource_name, self.session_path)
         self.deleted = True
         return Next.EXIT
 
