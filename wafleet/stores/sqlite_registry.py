@@ -168,7 +168,8 @@ def _create(conn: sqlite3.Connection, spec: AccountSpec) -> tuple[Account, bool]
         status = AccountStatus(updated_at=utcnow())
         values = (*spec_values, iso(spec.created_at), *_status_values(status))
         row = dict(zip((*_SPEC_COLUMNS, *_STATUS_COLUMNS), values, strict=True))
-        row["resourceName"] = spec.resource_name if spec.legacy_id is not None else None
+        if spec.legacy_id is not None:
+            row["resourceName"] = spec.resource_name
         insert(conn, "accounts", row, "ON CONFLICT (accountId) DO NOTHING")
         created = _get(conn, spec.id)
     assert created is not None

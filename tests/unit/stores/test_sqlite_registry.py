@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from wafleet.core.models import AccountSpec, AccountStatus, Disconnect
+from wafleet.core.models import AccountSpec, AccountStatus, Disconnect, iso
 from wafleet.core.phases import Phase
 from wafleet.stores.base import AccountRegistry
-from wafleet.stores.sqlite_db import Database, transaction
+from wafleet.stores.sqlite_db import Database, migrate, transaction
 from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)  # millisecond precision, as stored
@@ -235,3 +235,31 @@ async def test_closed_store_refuses_calls(path: Path) -> None:
     await reg.close()  # idempotent
     with pytest.raises(RuntimeError, match="not open"):
         await reg.get("wa-x")
+
+
+async def test_a_registry_of_the_first_schema_gains_resource_names(path: Path) -> None:
+    """A data directory from before legacy ids opens, keeps its accounts, and then stores
+    the legacy id of a new account apart from its wafleet name."""
+
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        migrate(conn, SqliteRegistry.COMPONENT, SqliteRegistry.MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO accounts (accountId, name, phone, login, createdAt, updatedAt, phase)"
+            " VALUES (?, ?, ?, 'qr', ?, ?, 'Pending')",
+            (spec(1).id, spec(1).name, spec(1).phone, iso(T0), iso(T0)),
+        )
+
+    reg = await SqliteRegistry(path).open()
+    try:
+        [kept] = await reg.list()
+        assert kept.spec == spec(1)
+        assert kept.spec.legacy_id is None
+        legacy = spec(2, id="account_prod_" + "a" * 32, resource_name=f"wa-{2:020d}")
+        await reg.create(legacy)
+        again = await reg.get(legacy.id)
+        assert again is not None
+        assert again.spec.resource_name == f"wa-{2:020d}"
+        assert again.spec.legacy_id == legacy.id
+    finally:
+        await reg.close()
