@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from starlette.applications import Starlette
 
 from wafleet import __version__
 from wafleet.core.envconfig import ConfigError
+from wafleet.core.legacy_env import translate_legacy
 from wafleet.core.logs import setup_logging
 from wafleet.core.settings import TRANSPORTS, Settings
 
@@ -90,10 +92,13 @@ def run_standalone(args: argparse.Namespace) -> int:
     from wafleet.core.token import load_or_create_token
     from wafleet_app.standalone import create_standalone_app
 
+    legacy = translate_legacy(os.environ)  # the legacy server's variables, where they fit
     settings = Settings.from_env(
-        transport=args.transport, port=args.port, host=args.host, data_dir=args.data_dir
+        legacy.env, transport=args.transport, port=args.port, host=args.host, data_dir=args.data_dir
     )
     setup_logging(settings.log_level)
+    for notice in legacy.notices:
+        print(f"wafleet: {notice}", flush=True)
     token = load_or_create_token(settings.admin_token, settings.data_dir)
     if token.source == "generated":
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")

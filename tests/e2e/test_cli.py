@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.process import Standalone, summary, wait_until
+from support.process import Standalone, free_port, summary, wait_until
 from support.process import sim_service as sim_process
 
 pytestmark = pytest.mark.e2e
@@ -89,3 +89,52 @@ def test_standalone_against_an_external_sim_over_websocket(
             )
     finally:
         proc.kill()
+
+
+def test_standalone_starts_on_the_legacy_servers_environment(tmp_path: Path) -> None:
+    """PORT, ADMIN_TOKEN and SESSIONS_PATH as the legacy server read them; each named in a
+    start-up line with the WAFLEET_* variable to set instead."""
+    port = free_port()
+    token = "legacy-admin-token-0123456789"
+    sessions = tmp_path / "volume" / "sessions"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WAFLEET_") and k != "PORT"}
+    env |= {"PORT": str(port), "ADMIN_TOKEN": token, "SESSIONS_PATH": str(sessions)}
+    log = tmp_path / "standalone.log"
+    command = [sys.executable, "-m", "wafleet_app", "standalone", "--transport", "sim"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--data-dir", str(tmp_path / "data")], env=env, stdout=out, stderr=out
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"wafleet exited early:\n{log.read_text()}")
+            try:
+                return httpx.get(url + "/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until("standalone on the legacy PORT", ready, 30)
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+            added = client.post("/api/whatsapp/add-account", json={"phone": "+40712000222"})
+            assert added.status_code == 200, added.text
+            account_id = added.json()["account"]["id"]
+            wait_until(
+                "the session store under SESSIONS_PATH",
+                (sessions / f"{account_id}.db").exists,
+                20,
+            )
+        text = log.read_text()
+        for legacy, wafleet in (
+            ("PORT", "WAFLEET_PORT"),
+            ("ADMIN_TOKEN", "WAFLEET_ADMIN_TOKEN"),
+            ("SESSIONS_PATH", "WAFLEET_SESSIONS_DIR"),
+        ):
+            assert f"{legacy} is read as {wafleet}; set that instead" in text
+        assert token not in text
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

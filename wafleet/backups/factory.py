@@ -18,7 +18,11 @@ def open_backups(settings: Settings) -> SessionBackups | None:
         from wafleet.backups.firestore_storage import FirestoreBackupStorage  # noqa: PLC0415
         from wafleet.stores.firestore_io import make_client  # noqa: PLC0415
 
-        client = make_client(settings.firestore_project, settings.firestore_database)
+        client = make_client(
+            settings.firestore_project,
+            settings.firestore_database,
+            settings.firestore_credentials_json,
+        )
         storage = FirestoreBackupStorage(client, owns_client=True)
         return SessionBackupService(storage, lambda: load_key(settings))
     if settings.backup_key is None and settings.backup_key_file is None:

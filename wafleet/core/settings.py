@@ -13,6 +13,7 @@ import phonenumbers
 
 from wafleet.core.envconfig import ConfigError, EnvReader
 from wafleet.core.ids import LEGACY_ENV_RE
+from wafleet.core.legacy_env import service_account_project
 
 TransportName = Literal["neonize", "sim"]
 TRANSPORTS: tuple[str, ...] = ("neonize", "sim")
@@ -81,6 +82,11 @@ class Settings:
     store: StoreName = "sqlite"  # where messages, outbox, incidents (and backups) live
     firestore_project: str | None = None
     firestore_database: str = "(default)"
+    # A service account key's JSON, inline (the legacy FIREBASE_SERVICE_ACCOUNT_JSON);
+    # None: the environment's default credentials.
+    firestore_credentials_json: str | None = field(default=None, repr=False)
+    sessions_path: Path | None = None  # where session stores live; None: data_dir/sessions
+    connect_timeout: float = 60.0  # seconds a start may take to reach WhatsApp before a retry
     backup_key: str | None = None  # base64 of 32 bytes (AES-256-GCM) for session backups
     backup_key_file: Path | None = None  # the same, read from a file (a mounted Secret)
     backup_key_id: str = "k1"  # stored with each backup, to know which key opens it
@@ -103,6 +109,10 @@ class Settings:
                     "use a two-letter ISO 3166 code such as RO or DE"
                 )
         key_file = read.optional("BACKUP_KEY_FILE")
+        sessions = read.optional("SESSIONS_DIR")
+        credentials = read.optional("FIRESTORE_CREDENTIALS_JSON")
+        if credentials is not None:
+            service_account_project(credentials, "WAFLEET_FIRESTORE_CREDENTIALS_JSON")
         token = read.optional("ADMIN_TOKEN")
         if token is not None and len(token) < 16:
             raise ConfigError("WAFLEET_ADMIN_TOKEN is shorter than 16 characters; use a long one")
@@ -143,6 +153,9 @@ class Settings:
             store=cast(StoreName, read.choice("STORE", "sqlite", STORES)),
             firestore_project=read.optional("FIRESTORE_PROJECT"),
             firestore_database=read.string("FIRESTORE_DATABASE", "(default)"),
+            firestore_credentials_json=credentials,
+            sessions_path=None if sessions is None else Path(sessions).expanduser(),
+            connect_timeout=read.number("CONNECT_TIMEOUT", 60.0, minimum=1, maximum=3600),
             backup_key=read.optional("BACKUP_KEY"),
             backup_key_file=None if key_file is None else Path(key_file),
             backup_key_id=read.string("BACKUP_KEY_ID", "k1"),
@@ -176,4 +189,4 @@ class Settings:
 
     @property
     def sessions_dir(self) -> Path:
-        return self.data_dir / "sessions"
+        return self.sessions_path or self.data_dir / "sessions"

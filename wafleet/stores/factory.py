@@ -28,7 +28,11 @@ async def open_key_store(settings: Settings) -> KeyStore:
         from wafleet.stores.firestore_io import make_client  # noqa: PLC0415
         from wafleet.stores.firestore_keys import FirestoreKeyStore  # noqa: PLC0415
 
-        client = make_client(settings.firestore_project, settings.firestore_database)
+        client = make_client(
+            settings.firestore_project,
+            settings.firestore_database,
+            settings.firestore_credentials_json,
+        )
         return FirestoreKeyStore(client, owns_client=True)
     from wafleet.stores.sqlite_keys import SqliteKeyStore  # noqa: PLC0415
 

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from google.cloud.firestore_v1.async_document import AsyncDocumentReference
 from google.cloud.firestore_v1.base_batch import BaseBatch
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.types import write as write_pb
+
+from wafleet.core.envconfig import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +52,31 @@ class StoreError(RuntimeError):
     """A Firestore write failed for a reason other than a precondition."""
 
 
-def make_client(project: str | None, database: str = "(default)") -> AsyncClient:
-    """An async client; ``FIRESTORE_EMULATOR_HOST`` in the environment selects the emulator."""
-    return AsyncClient(project=project, database=database)
+def make_client(
+    project: str | None, database: str = "(default)", credentials_json: str | None = None
+) -> AsyncClient:
+    """An async client; ``FIRESTORE_EMULATOR_HOST`` in the environment selects the emulator.
+
+    ``credentials_json`` is a service account key's content (WAFLEET_FIRESTORE_CREDENTIALS_JSON,
+    or the legacy FIREBASE_SERVICE_ACCOUNT_JSON); None uses the environment's default
+    credentials (the workload identity in a cluster, GOOGLE_APPLICATION_CREDENTIALS).
+    """
+    if credentials_json is None:
+        return AsyncClient(project=project, database=database)
+    from google.oauth2 import service_account  # noqa: PLC0415
+
+    try:
+        info = json.loads(credentials_json)
+        make = service_account.Credentials.from_service_account_info
+        credentials = make(info)  # type: ignore[no-untyped-call]
+    except (ValueError, KeyError, TypeError) as exc:
+        detail = f"{type(exc).__name__}: {exc}"[:200]
+        raise ConfigError(
+            f"WAFLEET_FIRESTORE_CREDENTIALS_JSON is not a usable service account key: {detail}"
+        ) from None
+    return AsyncClient(
+        project=project or credentials.project_id, database=database, credentials=credentials
+    )
 
 
 async def close_client(client: AsyncClient) -> None:

@@ -60,7 +60,11 @@ class FirestoreMessageStore:
         cls, settings: Settings, *, worker_id: str | None = None, lease: timedelta = DEFAULT_LEASE
     ) -> FirestoreMessageStore:
         """A store on its own client for ``firestore_project`` / ``firestore_database``."""
-        client = make_client(settings.firestore_project, settings.firestore_database)
+        client = make_client(
+            settings.firestore_project,
+            settings.firestore_database,
+            settings.firestore_credentials_json,
+        )
         return cls(client, worker_id=worker_id, lease=lease, owns_client=True)
 
     @property
