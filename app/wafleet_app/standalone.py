@@ -20,6 +20,7 @@ from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
+from wafleet_connector.accounts_mirror import AccountsMirror, open_accounts_mirror
 from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
 from wafleet_connector.runner import CommandRefused, UnlinkPending
 from wafleet_connector.transports import build_transport
@@ -40,6 +41,7 @@ class StandaloneBackend:
         self._registry: SqliteRegistry | None = None
         self._store: MessageStore | None = None
         self._manager: SessionManager | None = None
+        self._mirror: AccountsMirror | None = None  # accounts/{id} with store=firestore
         self._ready = False
         self._index = AccountIndex()
 
@@ -64,7 +66,10 @@ class StandaloneBackend:
             open_backups(self.settings),
         )
         self._manager.on_deleted = self._deleted
-        self._manager.on_status = self._index.put_status  # reads come from the index
+        self._mirror = open_accounts_mirror(
+            self.settings, self._manager.spec, service="wafleet-standalone"
+        )
+        self._manager.on_status = self._on_status
         await self._manager.start()
         accounts = await self._registry.list()
         self._index.reset(accounts)
@@ -75,8 +80,12 @@ class StandaloneBackend:
 
     async def close(self) -> None:
         self._ready = False
+        if self._mirror is not None:
+            await self._mirror.flush()  # bounded
         if self._manager is not None:
             await self._manager.close()
+        if self._mirror is not None:
+            await self._mirror.close()
         if self.sim is not None:
             await self.sim.close()
         if self._store is not None:
@@ -102,6 +111,17 @@ class StandaloneBackend:
     def manager(self) -> SessionManager:
         assert self._manager is not None, "backend not started"
         return self._manager
+
+    def _on_status(self, account_id: str, status: AccountStatus) -> None:
+        """Every status report: reads come from the index; the mirror writes Firestore."""
+        self._index.put_status(account_id, status)
+        if self._mirror is not None:
+            self._mirror.put(account_id, status)
+
+    def _mark_deleted(self, account_id: str) -> None:
+        """accounts/{id} says ``deleted`` (written in the background, never raising)."""
+        if self._mirror is not None:
+            self._mirror.deleted(account_id)
 
     # ----- StatusWriter ----------------------------------------------------------------
     async def write_statuses(self, statuses: dict[str, AccountStatus]) -> None:
@@ -174,11 +194,13 @@ class StandaloneBackend:
         self._index.remove(account_id)
         if not deleted:
             raise AccountNotFound(account_id)
+        self._mark_deleted(account_id)
 
     async def _deleted(self, account_id: str) -> None:
         """A delete that waited for the unlink is done: forget the account."""
         await self.registry.delete(account_id)
         self._index.remove(account_id)
+        self._mark_deleted(account_id)
 
     async def send(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
         stored, created = await self.store.enqueue(item)

@@ -19,6 +19,7 @@ from wafleet.kube.client import KubeClient
 from wafleet.kube.config import load_connection
 from wafleet.stores.base import MessageStore
 from wafleet.stores.factory import open_store
+from wafleet_connector.accounts_mirror import AccountsMirror, open_accounts_mirror
 from wafleet_connector.cluster_settings import ConnectorSettings
 from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.lease import LeaseTiming, ShardLease
@@ -39,6 +40,7 @@ class Connector:
         self.sync: ShardSync | None = None
         self._store: MessageStore | None = None
         self._manager: SessionManager | None = None
+        self._mirror: AccountsMirror | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -56,6 +58,15 @@ class Connector:
             statuses,
             open_backups(settings.base),
         )
+        # accounts/{id} in Firestore, written from the phases of the accounts this pod runs.
+        self._mirror = open_accounts_mirror(
+            settings.base,
+            self._manager.spec,
+            service="wafleet-connector",
+            instance_id=settings.pod_name,
+        )
+        if self._mirror is not None:
+            self._manager.on_status = self._mirror.put
         await self._manager.start()
         self.sync = ShardSync(
             self.kube,
@@ -66,6 +77,8 @@ class Connector:
             watch_seconds=settings.base.kube_watch_seconds,
         )
         self._manager.on_deleted = self.sync.deleted
+        if self._mirror is not None:
+            self.sync.on_cleaned_up = self._mirror.mark_deleted
         self.lease = ShardLease(
             self.kube,
             namespace=settings.namespace,
@@ -116,8 +129,12 @@ class Connector:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._mirror is not None:
+            await self._mirror.flush()  # bounded; the lease is still held, the accounts ours
         if self._manager is not None:
             await self._manager.close()  # sessions stopped, journal flushed, statuses written
+        if self._mirror is not None:
+            await self._mirror.close()
         if self.lease is not None:
             await self.lease.release()
         if self._store is not None:

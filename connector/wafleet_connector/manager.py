@@ -184,6 +184,14 @@ class SessionManager:
         runner = self._runners.get(account_id)
         return None if runner is None else runner.status
 
+    def spec(self, account_id: str) -> AccountSpec | None:
+        """The spec of an account this manager runs; None for one it does not run, or is
+        ending (being released or deleted): it is no longer this manager's to report."""
+        runner = self._runners.get(account_id)
+        if runner is None or account_id in self._removing:
+            return None
+        return runner.spec
+
     def account_ids(self) -> list[str]:
         return list(self._runners)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from wafleet.kube.account_cr import (
@@ -49,6 +50,10 @@ class ShardSync:
         self._manager = manager
         self._statuses = statuses
         self._names: dict[str, str] = {}  # account id -> resource name, where they differ
+        # Awaited with the account id once its device is unlinked, before the finalizer is
+        # released (the accounts mirror marks accounts/{id} deleted: a re-add, maybe on
+        # another shard, can only come after). Keep it bounded; what it raises is logged.
+        self.on_cleaned_up: Callable[[str], Awaitable[object]] | None = None
         self.watch = ListWatch(
             kube,
             ACCOUNTS,
@@ -136,6 +141,11 @@ class ShardSync:
         resourceVersion would only buy a Conflict.
         """
         self._statuses.forget(account_id)
+        if self.on_cleaned_up is not None:
+            try:
+                await self.on_cleaned_up(account_id)
+            except Exception:
+                logger.exception("clean-up hook failed", extra={"account": account_id})
         name = self._names.pop(account_id, account_id)
         try:
             meta = (await self._kube.get(ACCOUNTS, self._namespace, name))["metadata"]
