@@ -5,7 +5,10 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 TRANSPORT ?= neonize
 PYTEST_ARGS ?=
-DEB_PACKAGES ?= libmagic1
+# libmagic1: neonize; gcc: python-axolotl-curve25519 (a C sdist, in the dev extra).
+DEB_PACKAGES ?= libmagic1 gcc
+# nodejs (with npm, >= 20): the migration tests generate real Baileys auth states.
+TEST_DEB_PACKAGES ?= nodejs
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -38,13 +41,13 @@ DEMO_SETS = --set image.repository=$(IMAGE_REPO) --set image.tag=$(IMAGE_TAG) \
 	--set api.adminToken.create=true
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps tools run run-sim sim test unit e2e lint format typecheck bench clean
+.PHONY: help setup system-deps test-deps tools run run-sim sim test unit e2e lint format typecheck bench clean
 .PHONY: helm-lint helm-template image kind-up kind-install kind-down e2e-kind minikube-install
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-system-deps: ## Install the Debian packages wafleet needs (libmagic1) when missing
+system-deps: ## Install the Debian packages wafleet needs (libmagic1, gcc) when missing
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
@@ -94,7 +97,10 @@ unit: setup ## Unit tests only
 e2e: setup ## Process-level tests only
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-test: setup lint typecheck ## Everything: lint, types, unit and end-to-end tests
+test-deps: ## The Debian packages the tests need besides (nodejs)
+	$(MAKE) system-deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
+
+test: test-deps setup lint typecheck ## Everything: lint, types, unit and end-to-end tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: setup ## Benchmarks (print their figures)

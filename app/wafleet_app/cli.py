@@ -18,6 +18,8 @@ from wafleet.core.envconfig import ConfigError
 from wafleet.core.legacy_env import translate_legacy
 from wafleet.core.logs import setup_logging
 from wafleet.core.settings import TRANSPORTS, Settings
+from wafleet_app.migrate_cli import add_parser as add_migrate_parser
+from wafleet_app.migrate_cli import run_migrate
 
 GRACEFUL_HTTP_SECONDS = 2
 
@@ -52,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         default=8082,
         help="/readyz: kopf started, its indexes filled, this operator acting (default: 8082)",
     )
+
+    add_migrate_parser(commands)
 
     sim = commands.add_parser("sim", help="the simulated WhatsApp service")
     sim.add_argument("--port", type=int, default=8090)
@@ -188,6 +192,7 @@ COMMANDS = {
     "api": run_api,
     "connector": run_connector,
     "operator": run_operator,
+    "migrate-legacy": run_migrate,
 }
 
 
