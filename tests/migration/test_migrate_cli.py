@@ -9,10 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,32 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from support.migrate_cli import migrate, results
 from wafleet.core.ids import account_id_for
 
 if TYPE_CHECKING:
     from migration.conftest import LegacyFixture
 
 pytestmark = pytest.mark.migration
-
-CLI_TIMEOUT = 300
-
-
-def migrate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WAFLEET_")}
-    clean.pop("SESSIONS_PATH", None)
-    return subprocess.run(
-        [sys.executable, "-m", "wafleet_app", "migrate-legacy", *args],
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
-
-
-def results(done: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    return {line["account_id"]: line for line in lines}
 
 
 def digest(folder: Path) -> dict[str, str]:
