@@ -10,30 +10,19 @@ readers wait for is rendered once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_L
-
 from wafleet.core.models import Account
+from wafleet.core.qr_png import qr_png_data_url
 
 MAX_CACHED = 4096  # codes; a QRReady account holds one at a time, rotating every 20 s
 
 _cache: OrderedDict[str, str] = OrderedDict()
 _lock = threading.Lock()
-
-
-def _render(code: str) -> str:
-    image = qrcode.make(code, error_correction=ERROR_CORRECT_L, box_size=6, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def qr_data_url(code: str) -> str:
@@ -43,7 +32,7 @@ def qr_data_url(code: str) -> str:
         if hit is not None:
             _cache.move_to_end(code)
             return hit
-    data_url = _render(code)
+    data_url = qr_png_data_url(code)
     with _lock:
         _cache[code] = data_url
         while len(_cache) > MAX_CACHED:

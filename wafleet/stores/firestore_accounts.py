@@ -18,22 +18,19 @@ asks ``still_ours`` before it tries again from a fresh read.
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import qrcode
 from google.api_core import exceptions
 from google.cloud.firestore import SERVER_TIMESTAMP, AsyncClient
 from google.cloud.firestore_v1.async_document import AsyncDocumentReference
-from qrcode.constants import ERROR_CORRECT_L
 
 from wafleet.core.models import AccountSpec, AccountStatus, Disconnect
 from wafleet.core.phases import LEGACY_STATUS, Phase
+from wafleet.core.qr_png import qr_png_data_url
 from wafleet.stores.firestore_codec import ms
 from wafleet.stores.firestore_io import CAS_ATTEMPTS, StoreError, close_client
 
@@ -110,14 +107,6 @@ def account_state(spec: AccountSpec, status: AccountStatus) -> AccountState:
         last_error=None if phase in _PROGRESS else status.reason,
         last_event_at=None if status.last_event_at is None else ms(status.last_event_at),
     )
-
-
-def qr_png_data_url(code: str) -> str:
-    """The QR code as the legacy server stored it: a PNG data URL (as the API renders it)."""
-    image = qrcode.make(code, error_correction=ERROR_CORRECT_L, box_size=6, border=2)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def account_doc(state: AccountState, worker: WorkerInfo, qr_code: str | None) -> dict[str, Any]:

@@ -118,13 +118,13 @@ async def test_a_code_many_readers_wait_for_is_rendered_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rendered: list[str] = []
-    real = qr._render
+    real = qr.qr_png_data_url
 
     def counting(code: str) -> str:
         rendered.append(code)
         return real(code)
 
-    monkeypatch.setattr(qr, "_render", counting)
+    monkeypatch.setattr(qr, "qr_png_data_url", counting)
     renderer = qr.QrRenderer()
     try:
         codes = [f"2@render-once-{n},a,b,c" for n in range(3)]

@@ -13,13 +13,13 @@ from google.cloud.firestore import SERVER_TIMESTAMP, AsyncClient
 from support.firestore import FirestoreEmulator, firestore_client, firestore_emulator
 from wafleet.core.models import AccountSpec, AccountStatus, Disconnect
 from wafleet.core.phases import LEGACY_STATUS, Phase
+from wafleet.core.qr_png import qr_png_data_url
 from wafleet.stores.firestore_accounts import (
     ACCOUNTS,
     FirestoreAccounts,
     WorkerInfo,
     account_doc,
     account_state,
-    qr_png_data_url,
 )
 from wafleet.stores.firestore_io import close_client
 from wafleet_api.qr import qr_data_url
