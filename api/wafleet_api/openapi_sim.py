@@ -20,11 +20,11 @@ _PHONE_QUERY = [query("phone", _PHONE, "the simulated phone", required=True)]
 _OBJ = {"type": "object"}
 
 
-def _done(required: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
-    """A success answer with these fields."""
+def _done(fields: tuple[str, ...] = (), **properties: dict[str, Any]) -> dict[str, Any]:
+    """A success answer with these fields (``fields``: the required ones)."""
     return {
         "type": "object",
-        "required": ["success", *required],
+        "required": ["success", *fields],
         "properties": {"success": {"const": True}, **properties},
     }
 
@@ -74,7 +74,8 @@ _FAULT_BODY["content"]["application/json"]["schema"]["anyOf"] = [
 
 SIM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/sim/scan"): _sim(
-        "Simulated phone: scan a QR code, linking the device showing it",
+        "Simulated phone: scan a QR code, linking the device showing it (409 "
+        "passkey_required: the phone asks for a passkey instead, and links nothing)",
         {"200": ok(_LINKED), **errors(400, 404, 409, 413)},
         operationId="simScan",
         requestBody=body(
@@ -84,7 +85,7 @@ SIM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         ),
     ),
     ("post", "/sim/pair"): _sim(
-        "Simulated phone: enter a pairing code",
+        "Simulated phone: enter a pairing code (409 passkey_required, as for a scan)",
         {"200": ok(_LINKED), **errors(400, 404, 409, 413)},
         operationId="simPair",
         requestBody=body(
@@ -165,6 +166,19 @@ SIM_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             {"phone": _PHONE, "registered": {"type": "boolean"}},
             ["phone", "registered"],
             {"phone": CONTACT, "registered": True},
+        ),
+    ),
+    ("post", "/sim/passkeys"): _sim(
+        "Make a simulated phone ask for a passkey (WebAuthn) whenever it links a device",
+        {
+            "200": ok(_done(("phone", "required"), phone=_PHONE, required={"type": "boolean"})),
+            **errors(400, 413),
+        },
+        operationId="simPasskeys",
+        requestBody=body(
+            {"phone": _PHONE, "required": {"type": "boolean"}},
+            ["phone", "required"],
+            {"phone": EXAMPLE_PHONE, "required": True},
         ),
     ),
     ("get", "/sim/lid"): _sim(

@@ -18,6 +18,7 @@ Obj = dict[str, Any]
 _WARNING_PHASES = {
     Phase.LOGGED_OUT,
     Phase.QR_TIMEOUT,
+    Phase.PASSKEY_REQUIRED,
     Phase.FAILED,
     Phase.RECONNECTING,
     Phase.REPLACED,

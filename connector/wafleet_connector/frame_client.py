@@ -35,6 +35,7 @@ from wafleet_connector.transport import (
     LogoutError,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     Receipt,
     SendError,
@@ -87,6 +88,8 @@ def _simple(frame: Frame) -> TransportEvent | None:
         return ClientOutdated()
     if kind == "temp_ban":
         return TemporaryBan(reason="temp_ban", retry_after=float(frame.get("retryAfter", 60)))
+    if kind == "passkey_request":
+        return PasskeyRequired(reason=str(frame.get("reason") or "passkey-request"))
     if kind == "keepalive_timeout":
         return KeepAliveTimeout(error_count=int(frame.get("errorCount", 1)))
     if kind == "keepalive_restored":

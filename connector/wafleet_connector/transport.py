@@ -4,10 +4,11 @@ A transport opens sessions. A session reports what happens to it as events
 through the sink it was opened with, and accepts a few commands (send, log out,
 stop). Reconnect policy lives in the session manager, not here: once a session
 has reported a final event (``FINAL_EVENTS``: `Disconnected`, `LoggedOut`,
-`TemporaryBan`, `StreamReplaced`, `ClientOutdated`) it is finished and the manager
-opens a new one when it decides to. `KeepAliveTimeout` and `KeepAliveRestored` are
-not final: the stream is unwell (or well again) and the library itself recovers it;
-a `Connected` may follow a `KeepAliveTimeout` without any `Disconnected` between.
+`TemporaryBan`, `StreamReplaced`, `ClientOutdated`, `PasskeyRequired`) it is
+finished and the manager opens a new one when it decides to. `KeepAliveTimeout` and
+`KeepAliveRestored` are not final: the stream is unwell (or well again) and the library
+itself recovers it; a `Connected` may follow a `KeepAliveTimeout` without any
+`Disconnected` between.
 
 Contract for inbound messages: the transport acknowledges a message to
 WhatsApp only after ``await sink(InboundMessage(...))`` returned without
@@ -96,6 +97,18 @@ class ClientOutdated:
 
 
 @dataclass(frozen=True)
+class PasskeyRequired:
+    """The phone asked for a passkey (WebAuthn) to link this device, which wafleet cannot
+    answer (neonize 0.5.2 exports nothing to): the link cannot complete. Final.
+
+    ``reason`` names the signal: the QR channel's "passkey-request", or a whatsmeow log
+    line (the pairing-code flow, where neonize may pass no passkey event on).
+    """
+
+    reason: str = "passkey-request"
+
+
+@dataclass(frozen=True)
 class KeepAliveTimeout:
     """Keepalive pings go unanswered; the stream may be dead. Not final."""
 
@@ -138,6 +151,7 @@ TransportEvent = (
     | TemporaryBan
     | StreamReplaced
     | ClientOutdated
+    | PasskeyRequired
     | KeepAliveTimeout
     | KeepAliveRestored
     | InboundMessage
@@ -146,7 +160,14 @@ TransportEvent = (
 
 EventSink = Callable[[TransportEvent], Awaitable[None]]
 
-FINAL_EVENTS = (Disconnected, LoggedOut, TemporaryBan, StreamReplaced, ClientOutdated)
+FINAL_EVENTS = (
+    Disconnected,
+    LoggedOut,
+    TemporaryBan,
+    StreamReplaced,
+    ClientOutdated,
+    PasskeyRequired,
+)
 
 # Disconnected reasons that mean "nobody linked the device before the codes ran out":
 # not a reconnect, but the QR-loop guard (a new attempt would open a second connection).

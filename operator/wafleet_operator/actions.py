@@ -268,7 +268,16 @@ async def orphan_cleanup(
     return None
 
 
-_NOT_RUNNING = {"Pending", "Suspended", "LoggedOut", "QRTimeout", "Replaced", "Failed", None}
+_NOT_RUNNING = {
+    "Pending",
+    "Suspended",
+    "LoggedOut",
+    "QRTimeout",
+    "PasskeyRequired",
+    "Replaced",
+    "Failed",
+    None,
+}
 
 
 async def flag_if_shard_silent(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:

@@ -270,3 +270,58 @@ async def test_a_go_fatal_error_in_one_worker_spares_the_others(shard: EngineSha
         assert shard.history.phases[spec.id][linked_at[spec.id] - 1 :] == [Phase.CONNECTED]
         await send_inbound(shard, spec.phone, [f"{spec.id} fine"])
     await wait_stored(shard, {spec.id: f"{spec.id} fine" for spec in others})
+
+
+@pytest.mark.parametrize("login", ["qr", "pairingCode"])
+async def test_a_passkey_asked_through_a_worker_waits_for_a_command(
+    shard: EngineShard, login: str
+) -> None:
+    # The phone asks for a passkey: the fake Go library does what whatsmeow and goneonize
+    # do (the QR channel's "passkey-request"; for a pairing code first the Error line),
+    # the worker's session ends with PasskeyRequired, the account waits for a command.
+    spec = account(20, login=login)
+    on = await shard.sim.post("/sim/passkeys", json={"phone": spec.phone, "required": True})
+    assert on.status_code == 200, on.text
+    shown = Phase.QR_READY if login == "qr" else Phase.PAIRING_CODE_READY
+    shard.manager.ensure(spec)
+    await shard.wait_phase(spec.id, shown)
+    status = shard.manager.status(spec.id)
+    assert status is not None
+    if login == "qr":
+        answer = await shard.sim.post("/sim/scan", json={"qr": status.qr, "phone": spec.phone})
+    else:
+        answer = await shard.sim.post(
+            "/sim/pair", json={"code": status.pairing_code, "phone": spec.phone}
+        )
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "passkey_required"
+    await shard.wait_phase(spec.id, Phase.PASSKEY_REQUIRED)
+    status = shard.manager.status(spec.id)
+    assert status is not None and "migrate-legacy" in (status.reason or "")
+    incidents = await shard.store.list_incidents(account_id=spec.id)
+    assert [(i.type, i.severity) for i in incidents] == [("passkey_required", "high")]
+    signal_seen = incidents[0].details["signal"]
+    assert signal_seen == (
+        "passkey-request" if login == "qr" else "code pair notification without its key"
+    )
+    await shard.wait_for(
+        "the link to end", lambda: shard.transport.supervisor.pid_of(spec.id) is None
+    )
+
+    # Once the phone asks none, regenerate-qr links the account through a worker.
+    off = await shard.sim.post("/sim/passkeys", json={"phone": spec.phone, "required": False})
+    assert off.status_code == 200, off.text
+    await shard.manager.command(spec.id, "regenerate")
+    await shard.wait_phase(spec.id, shown)
+    status = shard.manager.status(spec.id)
+    assert status is not None
+    if login == "qr":
+        linked = await shard.sim.post("/sim/scan", json={"qr": status.qr, "phone": spec.phone})
+    else:
+        linked = await shard.sim.post(
+            "/sim/pair", json={"code": status.pairing_code, "phone": spec.phone}
+        )
+    assert linked.status_code == 200, linked.text
+    await shard.wait_phase(spec.id, Phase.CONNECTED)
+    phases = shard.history.phases[spec.id]
+    after = phases[phases.index(Phase.PASSKEY_REQUIRED) + 1 :]
+    assert after[0] == Phase.CONNECTING, after  # only the command left the passkey phase

@@ -14,26 +14,34 @@ class Phase(StrEnum):
     RECONNECTING = "Reconnecting"  # stream lost, waiting out a backoff before the next try
     LOGGED_OUT = "LoggedOut"  # device unlinked; a new link is needed (regenerate-qr)
     QR_TIMEOUT = "QRTimeout"  # QR-loop guard: nobody scanned, waiting for regenerate-qr
+    # The phone asked for a passkey to link the device, which wafleet cannot answer yet:
+    # waiting for a command (regenerate-qr once the phone asks none, or after a migration).
+    PASSKEY_REQUIRED = "PasskeyRequired"
     SUSPENDED = "Suspended"  # stopped on request, session kept
     REPLACED = "Replaced"  # another client took the session; waiting for a command
     FAILED = "Failed"  # cannot run (e.g. unreadable session store); see the reason
 
 
 _LINKING = {Phase.QR_READY, Phase.PAIRING_CODE_READY}
+# What a phase that waits for a person's command may become: regenerate-qr (Connecting),
+# suspend, or Pending (a restart, a move to another shard).
+_WAITING = frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING})
 
 ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.CONNECTING, Phase.SUSPENDED}),
     Phase.CONNECTING: frozenset(
         {*_LINKING, Phase.CONNECTED, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED}
-        | {Phase.QR_TIMEOUT, Phase.PENDING, Phase.REPLACED}
+        | {Phase.QR_TIMEOUT, Phase.PENDING, Phase.REPLACED, Phase.PASSKEY_REQUIRED}
     ),
     Phase.QR_READY: frozenset(
         {Phase.QR_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
         | {Phase.QR_TIMEOUT, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+        | {Phase.PASSKEY_REQUIRED}
     ),
     Phase.PAIRING_CODE_READY: frozenset(
         {Phase.PAIRING_CODE_READY, Phase.CONNECTING, Phase.CONNECTED, Phase.RECONNECTING}
         | {Phase.QR_TIMEOUT, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
+        | {Phase.PASSKEY_REQUIRED}
     ),
     Phase.CONNECTED: frozenset(
         {Phase.CONNECTING, Phase.RECONNECTING, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
@@ -44,8 +52,9 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
         {Phase.CONNECTING, Phase.CONNECTED, Phase.LOGGED_OUT, Phase.SUSPENDED, Phase.PENDING}
         | {Phase.REPLACED}
     ),
-    Phase.LOGGED_OUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
-    Phase.QR_TIMEOUT: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
+    Phase.LOGGED_OUT: _WAITING,
+    Phase.QR_TIMEOUT: _WAITING,
+    Phase.PASSKEY_REQUIRED: _WAITING,
     Phase.SUSPENDED: frozenset({Phase.CONNECTING, Phase.PENDING}),
     Phase.REPLACED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.FAILED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
@@ -81,6 +90,7 @@ LEGACY_STATUS: dict[Phase, str] = {
     Phase.RECONNECTING: "reconnecting",
     Phase.LOGGED_OUT: "logged_out",
     Phase.QR_TIMEOUT: "needs_qr",
+    Phase.PASSKEY_REQUIRED: "needs_qr",  # the legacy clients know no passkey: "link it again"
     Phase.SUSPENDED: "disconnected",
     Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
@@ -96,9 +106,17 @@ SUMMARY_BUCKET: dict[Phase, str] = {
     Phase.RECONNECTING: "connecting",
     Phase.LOGGED_OUT: "needs_qr",
     Phase.QR_TIMEOUT: "needs_qr",
+    Phase.PASSKEY_REQUIRED: "needs_qr",
     Phase.SUSPENDED: "disconnected",
     Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
 }
 
-NEEDS_QR = frozenset({Phase.QR_READY, Phase.PAIRING_CODE_READY, Phase.LOGGED_OUT, Phase.QR_TIMEOUT})
+# The phases in which a person has to link the device (scan, type a code, or act first and
+# then call regenerate-qr): the dashboard's needsQR, the QR page's list. PasskeyRequired is
+# one: nothing links it until a person acts (migrates the session, or links from a phone
+# that asks no passkey), and the QR page shows its reason, which says what to do.
+NEEDS_QR = frozenset(
+    {Phase.QR_READY, Phase.PAIRING_CODE_READY, Phase.LOGGED_OUT, Phase.QR_TIMEOUT}
+    | {Phase.PASSKEY_REQUIRED}
+)

@@ -3,11 +3,19 @@
 As on WhatsApp, the phone that scans a QR code is the one the device is linked to,
 whichever phone the client meant: the "paired" frame carries the scanner's jid. A
 pairing code, though, is asked for one phone and is refused on any other.
+
+A phone that asks for a passkey (``SimWhatsApp.set_passkey``) links nothing: the device is
+sent a "passkey_request" frame (WhatsApp's passkey_prologue_request notification) and the
+phone's scan or code is answered 409 ``passkey_required``. As with whatsmeow, which
+replaces the secret its QR codes carry when the request comes, the device keeps showing
+codes but none of them links it any more (409 ``passkey_pending``), whoever scans; nor
+does its pairing code. Only a new link (a new connection) can be linked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Callable
@@ -16,13 +24,14 @@ from typing import Any
 
 from wafleet.core.phones import InvalidPhone, normalize_phone
 from wafleet.sim.model import Device, SimConfig, SimError, wall_stamp
-from wafleet.sim.wire import Conn, Frame
+from wafleet.sim.wire import Conn, ConnClosed, Frame
 
 PAIRING_ALPHABET = "ABCDEFGHJKLMNPQRSTVWXYZ23456789"
 LOGINS = ("qr", "pairingCode")
 END_FRAMES = ("stop", "logout")
 
 NewDevice = Callable[[str], Device]
+PASSKEY_REQUEST: Frame = {"type": "passkey_request"}
 
 
 @dataclass
@@ -36,6 +45,8 @@ class _Link:
     qr_expires: float = 0.0
     pairing_code: str | None = None
     linked: asyncio.Future[Device] = field(default_factory=asyncio.Future)
+    passkey_asked: bool = False  # a passkey was asked: nothing links this device any more
+    notices: asyncio.Queue[Frame] = field(default_factory=asyncio.Queue)  # for the device
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class Linker:
         link = _Link(conn=conn, login=login, phone=phone)
         self.links.append(link)
         rotator = asyncio.create_task(self._show_codes(link), name="sim-link")
+        notifier = asyncio.create_task(_send_notices(link), name="sim-link-notices")
         reader: asyncio.Future[str | None] = asyncio.ensure_future(_read_until_end(conn))
         try:
             waiting: set[asyncio.Future[Any]] = {link.linked, reader}
@@ -94,6 +106,7 @@ class Linker:
             return LinkResult(device=device, ended_by=ended_by, gone=ended_by is None)
         finally:
             rotator.cancel()
+            notifier.cancel()
             reader.cancel()
             self.links.remove(link)
 
@@ -113,19 +126,18 @@ class Linker:
             await asyncio.sleep(ttl)
             ttl = self.config.qr_ttl
 
-    def scan(self, qr: str, phone: str, new_device: NewDevice) -> Device:
-        """Link the device showing ``qr`` to ``phone``, the phone that scanned it."""
+    def scan(self, qr: str, phone: str, new_device: NewDevice, passkey: bool = False) -> Device:
+        """Link the device showing ``qr`` to ``phone``, the phone that scanned it;
+        ``passkey``: the phone asks for a passkey instead (see the module docstring)."""
         now = time.monotonic()
         for link in self.links:
             if link.qr is not None and _same_text(link.qr, qr):
                 if now >= link.qr_expires or link.linked.done():
                     break
-                device = new_device(phone)
-                link.linked.set_result(device)
-                return device
+                return self._accept(link, phone, new_device, passkey)
         raise SimError(404, "qr_not_found", "no device is showing this QR code (expired or wrong)")
 
-    def pair(self, code: str, phone: str, new_device: NewDevice) -> Device:
+    def pair(self, code: str, phone: str, new_device: NewDevice, passkey: bool = False) -> Device:
         letters = "".join(ch for ch in code.upper() if ch.isalnum())
         wanted = f"{letters[:4]}-{letters[4:]}"
         for link in self.links:
@@ -134,10 +146,37 @@ class Linker:
                     raise SimError(
                         409, "wrong_phone", "this pairing code was asked for another phone"
                     )
-                device = new_device(phone)
-                link.linked.set_result(device)
-                return device
+                return self._accept(link, phone, new_device, passkey)
         raise SimError(404, "code_not_found", "no device is showing this pairing code")
+
+    def _accept(self, link: _Link, phone: str, new_device: NewDevice, passkey: bool) -> Device:
+        """The phone accepted the link's code: link it, or ask its device for a passkey."""
+        if link.passkey_asked:
+            raise SimError(
+                409,
+                "passkey_pending",
+                "this device was asked for a passkey; its codes no longer link it "
+                "(a new connection shows new ones)",
+            )
+        if passkey:
+            link.passkey_asked = True
+            link.notices.put_nowait(dict(PASSKEY_REQUEST))
+            raise SimError(
+                409,
+                "passkey_required",
+                "this phone asks for a passkey to link a device; the device was sent a "
+                "passkey request and is not linked",
+            )
+        device = new_device(phone)
+        link.linked.set_result(device)
+        return device
+
+
+async def _send_notices(link: _Link) -> None:
+    """Send what the phone's answer told the device (a passkey request), in order."""
+    with contextlib.suppress(ConnClosed):
+        while True:
+            await link.conn.send(await link.notices.get())
 
 
 async def _read_until_end(conn: Conn) -> str | None:

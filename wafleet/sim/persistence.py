@@ -1,8 +1,9 @@
 """The sim's state on disk (JSON): linked devices with their pending messages and
-receipts, phone inboxes, the numbers not on WhatsApp, and the phones whose LID is known.
+receipts, phone inboxes, the numbers not on WhatsApp, the phones whose LID is known, and
+the phones that ask for a passkey to link a device.
 
-Snapshots written before receipts, numbers and LIDs existed still load: the missing
-parts start empty.
+Snapshots written before receipts, numbers, LIDs and passkeys existed still load: the
+missing parts start empty.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class SimSnapshot:
     inbox: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     unregistered: list[str] = field(default_factory=list)  # numbers not on WhatsApp
     contacts: list[str] = field(default_factory=list)  # phones whose LID resolves
+    passkey: list[str] = field(default_factory=list)  # phones that ask for a passkey
 
 
 def _device(d: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +62,7 @@ def load_snapshot(path: Path | None) -> SimSnapshot:
             inbox=dict(data["inbox"]),
             unregistered=_phones(data, "unregistered"),
             contacts=_phones(data, "contacts"),
+            passkey=_phones(data, "passkey"),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RuntimeError(
@@ -77,6 +80,7 @@ def save_snapshot(path: Path, snapshot: SimSnapshot) -> None:
             "inbox": snapshot.inbox,
             "unregistered": snapshot.unregistered,
             "contacts": snapshot.contacts,
+            "passkey": snapshot.passkey,
         }
     )
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -114,6 +114,14 @@ async def post_number(request: Request) -> Response:
     return JSONResponse({"success": True, "phone": phone, "registered": registered})
 
 
+async def post_passkey(request: Request) -> Response:
+    data = await read_object(request, MAX_BODY)
+    phone = phone_field(data, "phone")
+    required = bool_field(data, "required")
+    _sim(request).set_passkey(phone, required)
+    return JSONResponse({"success": True, "phone": phone, "required": required})
+
+
 async def get_lid(request: Request) -> Response:
     phone = query_phone(request)
     try:
@@ -199,6 +207,7 @@ def sim_routes() -> list[BaseRoute]:
         Route("/sim/faults", post_fault, methods=["POST"]),
         Route("/sim/read", post_read, methods=["POST"]),
         Route("/sim/numbers", post_number, methods=["POST"]),
+        Route("/sim/passkeys", post_passkey, methods=["POST"]),
         Route("/sim/lid", get_lid, methods=["GET"]),
         Route("/sim/status", sim_status, methods=["GET"]),
         Route("/sim/devices", get_devices, methods=["GET"]),

@@ -1,7 +1,8 @@
 """The simulated WhatsApp server: devices, QR linking, message delivery, faults.
 
 It behaves like WhatsApp where wafleet depends on it: QR codes rotate and
-expire, a simulated phone scans a QR or types a pairing code, one live stream
+expire, a simulated phone scans a QR or types a pairing code (or asks for a
+passkey instead, which links nothing), one live stream
 per device (a new one replaces the old), inbound messages stay pending until
 the device acknowledges them and are redelivered on reconnect, and devices
 keep their credentials, so a restarted connector resumes without a new scan.
@@ -74,6 +75,7 @@ class SimWhatsApp:
             changed=self._saver.changed,
         )
         self._faults = FaultInjector(self._timers, self._streams, self._remove_device)
+        self.passkey_phones: set[str] = set(snapshot.passkey)  # phones that ask for one
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -101,6 +103,7 @@ class SimWhatsApp:
             inbox=self.inbox,
             unregistered=sorted(self._messenger.unregistered),
             contacts=self._messenger.lids.phones(),
+            passkey=sorted(self.passkey_phones),
         )
 
     # ----- the device stream -----------------------------------------------------------
@@ -228,13 +231,27 @@ class SimWhatsApp:
         return device
 
     def scan(self, qr: str, phone: str) -> Device:
-        """``phone`` scans ``qr``: the device showing it is linked to ``phone``."""
+        """``phone`` scans ``qr``: the device showing it is linked to ``phone`` (or, if the
+        phone asks for a passkey, sent a passkey request: SimError ``passkey_required``)."""
         self._messenger.require_registered(phone)
-        return self._linker.scan(qr, phone, self._new_device)
+        return self._linker.scan(qr, phone, self._new_device, self.requires_passkey(phone))
 
     def pair(self, code: str, phone: str) -> Device:
         self._messenger.require_registered(phone)
-        return self._linker.pair(code, phone, self._new_device)
+        return self._linker.pair(code, phone, self._new_device, self.requires_passkey(phone))
+
+    def set_passkey(self, phone: str, required: bool) -> None:
+        """Make ``phone`` ask for a passkey whenever it links a device (or stop asking).
+        Devices it already linked are asked nothing."""
+        if required:
+            self.passkey_phones.add(phone)
+        else:
+            self.passkey_phones.discard(phone)
+        self._saver.changed()
+        logger.info("sim passkey", extra={"phone": mask_phone(phone), "required": required})
+
+    def requires_passkey(self, phone: str) -> bool:
+        return phone in self.passkey_phones
 
     def devices_of(self, phone: str) -> list[Device]:
         return [d for d in self.devices.values() if d.phone == phone]

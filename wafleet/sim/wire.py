@@ -29,6 +29,9 @@ Server -> client frames:
   {"type": "stream_replaced"}               another client took this device's stream
   {"type": "client_outdated"}               WhatsApp refuses this client version (405)
   {"type": "temp_ban", "retryAfter"}
+  {"type": "passkey_request", "reason"?}   the phone asked for a passkey to link the device
+        (WhatsApp's passkey_prologue_request); final for wafleet, which cannot answer it.
+        reason (engine workers): the signal neonize gave
   {"type": "keepalive_timeout", "errorCount"}    {"type": "keepalive_restored"}
         not final: the stream is unwell, then well again (no "connected" in between)
   {"type": "disconnected", "reason", "code"?}    the stream ended; a reconnect may cure it

@@ -23,7 +23,16 @@ Facts this relies on (neonize 0.5.2: ``neonize/_binder.py``, ``neonize/client.py
   ``Disconnect``, ``SendMessage``, ``PairPhone`` and ``Logout`` are safe on an
   unknown id ("client is nil"); ``FetchMe`` (run when the QR loop ends) is not.
 - The whatsmeow log level is per client (``logLevel`` argument) and logs go to a
-  callback we own, which masks phone numbers.
+  callback we own, which masks phone numbers. The entries (``LogEntry``: module, level,
+  text) name no client, so each client gets its own callback: it also tells its session
+  when a line says the phone asked for a passkey (``mapping.passkey_log_signal``; a byte
+  test first, so other lines cost nothing more). whatsmeow's goroutines may log after
+  ``Neonize`` returned, so these callbacks are kept for the process's life (one small
+  object per client; a worker retires after a bounded number of ended clients).
+- QR-channel items other than codes reach the login-status callback as their event name
+  (goneonize ``Neonize``: ``logStatusCb(evt.Event)``): the final "success", "timeout",
+  "err-...", "error", and whatsmeow's "passkey-request", after which the channel stays
+  open (qrchan.go).
 
 ``NeonizeFfi(lib=...)`` drives another object with the library's exports (``Neonize``,
 ``Stop``, ``Disconnect``, ``Logout``, ``PairPhone``, ``SendMessage``, ``GetVersion``,
@@ -42,7 +51,7 @@ from typing import Any, TypeVar
 
 from wafleet_connector.engine.gothreads import RWLock, once, run_in_daemon, timed_release
 from wafleet_connector.engine.loader import NeonizeModules, check_versions, load_modules
-from wafleet_connector.engine.mapping import mask_text
+from wafleet_connector.engine.mapping import PASSKEY_LOG_MARKS, mask_text, passkey_log_signal
 from wafleet_connector.engine.pins import EngineVersionError
 
 __all__ = [
@@ -105,14 +114,35 @@ class _Neonize:
         self.pb: Any = mod.pb
         self.e2e: Any = mod.e2e
         self.reg: Any = mod.reg
-        self.log_cb: Any = mod.binder.func_callback_bytes2(self._on_log)
 
-    def _on_log(self, ptr: int | None, size: int) -> None:
+    def log_entry(self, raw: bytes) -> Any:
+        """A serialized ``LogEntry``, logged (phone numbers masked); the entry."""
+        entry = self.pb.LogEntry.FromString(raw)
+        level = _LEVELS.get(str(entry.Level).upper(), logging.ERROR)
+        _whatsmeow_log.log(level, "%s: %s", entry.Name, mask_text(str(entry.Message)))
+        return entry
+
+
+class _ClientLog:
+    """One client's whatsmeow log callback (called on Go threads): logs each entry, and
+    tells the client's session about a line that says a passkey was asked."""
+
+    def __init__(self, n: _Neonize, on_passkey: Callable[[str], None] | None) -> None:
+        self._n = n
+        self.on_passkey = on_passkey  # None once the client's Neonize has returned
+
+    def __call__(self, ptr: int | None, size: int) -> None:
         try:
-            if ptr and size > 0:
-                entry = self.pb.LogEntry.FromString(ctypes.string_at(ptr, size))
-                level = _LEVELS.get(str(entry.Level).upper(), logging.ERROR)
-                _whatsmeow_log.log(level, "%s: %s", entry.Name, mask_text(str(entry.Message)))
+            if not ptr or size <= 0:
+                return
+            raw = ctypes.string_at(ptr, size)
+            entry = self._n.log_entry(raw)
+            on_passkey = self.on_passkey
+            if on_passkey is None or not any(mark in raw for mark in PASSKEY_LOG_MARKS):
+                return
+            signal = passkey_log_signal(str(entry.Name), str(entry.Message))
+            if signal is not None:
+                on_passkey(signal)
         except Exception:  # never let an exception cross into Go
             log.debug("bad whatsmeow log entry", exc_info=True)
 
@@ -135,6 +165,7 @@ class ClientCallbacks:
     on_qr: Callable[[str], None]
     on_status: Callable[[str], None]
     on_event: Callable[[int, Any], None]
+    on_passkey_log: Callable[[str], None] | None = None  # a log line: a passkey was asked
 
 
 class NeonizeFfi:
@@ -150,6 +181,7 @@ class NeonizeFfi:
         self._mod: _Neonize | None = None
         self._rw = RWLock()
         self._keep: dict[bytes, tuple[Any, ...]] = {}  # ctypes callbacks Go may still call
+        self._log_callbacks: list[Any] = []  # one per client, for the process's life
 
     @property
     def n(self) -> _Neonize:
@@ -239,6 +271,9 @@ class NeonizeFfi:
                 return
             _safe(callbacks.on_event, code, msg)
 
+        client_log = _ClientLog(n, callbacks.on_passkey_log)
+        log_cb = n.binder.func_callback_bytes2(client_log)
+        self._log_callbacks.append(log_cb)  # whatsmeow may log after Neonize returned
         subscribers = bytearray(SUBSCRIBED_EVENTS)
         proxy = start.proxy
         proxy_c = n.binder.ProxySettings(proxy_address=proxy)._to_c_struct() if proxy else None
@@ -257,7 +292,7 @@ class NeonizeFfi:
         try:
             result = n.go.Neonize(
                 start.db_path.encode(), uuid, b"", 0, 0, start.log_level.encode(),
-                refs[0], refs[1], refs[2], n.log_cb, refs[3], len(subscribers),
+                refs[0], refs[1], refs[2], log_cb, refs[3], len(subscribers),
                 props, len(props), b"", 0,
                 ctypes.byref(proxy_c) if proxy_c is not None else None,
             )  # fmt: skip
@@ -265,6 +300,7 @@ class NeonizeFfi:
             timer.cancel()
             end_window()
             end_status_leases()
+            client_log.on_passkey = None  # the session is over: its log lines say nothing
         self._keep.pop(uuid, None)  # Neonize returned: Go holds no more callbacks
         return bytes(result or b"").decode(errors="replace")
 

@@ -20,6 +20,7 @@ from wafleet_connector.transport import (
     LoggedOut,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     Receipt,
     SessionSpec,
@@ -68,6 +69,8 @@ def frame_of(event: TransportEvent) -> Frame:
         return {"type": "stream_replaced"}
     if isinstance(event, ClientOutdated):
         return {"type": "client_outdated"}
+    if isinstance(event, PasskeyRequired):
+        return {"type": "passkey_request", "reason": event.reason}
     if isinstance(event, KeepAliveTimeout):
         return {"type": "keepalive_timeout", "errorCount": event.error_count}
     if isinstance(event, KeepAliveRestored):

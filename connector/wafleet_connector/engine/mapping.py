@@ -240,3 +240,41 @@ def send_error_reached(error: str) -> bool:
     """
     lowered = error.lower()
     return not any(marker in lowered for marker in _SEND_NOT_REACHED)
+
+
+# ---- passkeys in whatsmeow's log lines -------------------------------------------------
+# neonize 0.5.2 passes no passkey event on outside the QR channel (its event handler has no
+# case for PairPasskeyRequest), so in the pairing-code flow only whatsmeow's log lines may
+# say that the phone asked for one. Lines come from goneonize's logger as (module, text):
+# - pair-code.go:145-176 (+ errors.go:246-248), Error, "Client": the phone's code-pair
+#   notification lacks the key a code pairing needs (tulir/whatsmeow#1188, #1233);
+# - client.go:853 (+ binary/xml.go), Debug, "Client/Recv": the received passkey
+#   notification itself (notification.go:507-508), only at whatsmeow's DEBUG level;
+# - pair-passkey.go:54-65, Warn, "Client": whatsmeow could neither parse the passkey
+#   notification nor fetch its options; it then puts an "error" in the QR channel instead
+#   of "passkey-request" (an "error" alone says nothing of a passkey). The Warn is logged
+#   on the goroutine that dispatches the error, before it: it reaches the session first.
+# Heuristics on log texts: the stable parts are the node and element names.
+PASSKEY_LOG_MARKS = (b"link_code_pairing_wrapped_primary_ephemeral_pub", b"passkey")
+"""Bytes at least one of which is in every line ``passkey_log_signal`` knows: a cheap
+test on the raw log entry before anything is parsed."""
+
+_CODE_PAIR_WITHOUT_KEY = (
+    "Failed to handle code pair notification: missing "
+    "<link_code_pairing_wrapped_primary_ephemeral_pub> element"
+)
+_PASSKEY_NOTIFICATION = 'type="passkey_prologue_request"'
+_PASSKEY_UNREADABLE = "Failed to fetch passkey options"
+
+
+def passkey_log_signal(name: str, message: str) -> str | None:
+    """What a whatsmeow log line says of a passkey request (a reason), or None."""
+    if message.startswith(_CODE_PAIR_WITHOUT_KEY):
+        return "code pair notification without its key"
+    if name.endswith("/Recv") and message.startswith("<notification"):
+        head = message.split(">", 1)[0]  # the node's own attributes, not its content
+        if _PASSKEY_NOTIFICATION in head:
+            return "passkey_prologue_request notification"
+    if message.startswith(_PASSKEY_UNREADABLE):
+        return "passkey request unreadable"
+    return None

@@ -46,6 +46,7 @@ from wafleet_connector.transport import (
     LogoutError,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     SendError,
     SessionSpec,
@@ -58,6 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _UNLINKED_BUT = "error deleting data from store"  # whatsmeow Logout, after the unlink
+# The QR-channel item for a passkey request (whatsmeow qrchan.go QRChannelEventPasskeyRequest).
+# It is not final there: the channel stays open and emits codes that can no longer link
+# (whatsmeow replaced the secret they carry), then "timeout". Here it ends the session.
+PASSKEY_STATUS = "passkey-request"
 
 
 def drain_budget(stop_timeout: float) -> float:
@@ -83,6 +88,7 @@ class NeonizeSession:
         self._finished = self._stopped = self._connected = self._logout_started = False
         self._qr_count = 0
         self._pairing_requested = False
+        self._linked = False  # paired ("success", PairStatus): no passkey is asked any more
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # cancelled when the session finishes
         self._out = Delivery(sink, loop, self._tag)
@@ -144,7 +150,9 @@ class NeonizeSession:
             proxy=self._cfg.proxy,
             start_grace=self._cfg.start_grace,
         )
-        callbacks = ClientCallbacks(self._cb_qr, self._cb_status, self._cb_event)
+        callbacks = ClientCallbacks(
+            self._cb_qr, self._cb_status, self._cb_event, on_passkey_log=self._cb_passkey_log
+        )
         linked = linked_device_jid(self._spec.session_path) is not None
         try:
             err = self._core.run_client(start, callbacks, lambda: self._go.may_start(linked))
@@ -235,6 +243,11 @@ class NeonizeSession:
         if not self._go.enter(QR_DONE):
             self._post(self._on_status, status)
 
+    def _cb_passkey_log(self, signal: str) -> None:
+        """A whatsmeow log line says the phone asked for a passkey (any Go thread)."""
+        if not self._go.teardown:
+            self._post(self._on_passkey_log, signal)
+
     def _cb_event(self, code: int, msg: Any) -> None:
         teardown = self._go.enter(EVENTS)
         if code == 0:  # the client's own Device, sent as the event pump starts
@@ -320,8 +333,15 @@ class NeonizeSession:
         else:
             self._emit(PairingCode(code=code))
 
+    def _on_passkey_log(self, signal: str) -> None:
+        if not self._connected and not self._linked:  # only a link in progress asks one
+            self._emit(PasskeyRequired(reason=signal))
+
     def _on_status(self, status: str) -> None:
-        if status == "success":
+        if status == PASSKEY_STATUS:
+            self._emit(PasskeyRequired(reason=status))
+        elif status == "success":
+            self._linked = True
             self._cancel("qr")
             self._cancel("pairing")
             self._arm("connect", self._cfg.connect_timeout, "connect_timeout")
@@ -345,6 +365,7 @@ class NeonizeSession:
         elif isinstance(event, PairingCode):
             self._cancel("connect")
         elif isinstance(event, Paired):
+            self._linked = True
             self._cancel("qr")
             self._cancel("pairing")
             self._arm("connect", self._cfg.connect_timeout, "connect_timeout")

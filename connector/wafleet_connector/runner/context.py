@@ -85,4 +85,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-WAITING_PHASES = (Phase.LOGGED_OUT, Phase.QR_TIMEOUT, Phase.SUSPENDED, Phase.REPLACED)
+WAITING_PHASES = (
+    Phase.LOGGED_OUT,
+    Phase.QR_TIMEOUT,
+    Phase.PASSKEY_REQUIRED,
+    Phase.SUSPENDED,
+    Phase.REPLACED,
+)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from wafleet.core.models import Disconnect, Incident
 from wafleet.core.phases import Phase
 from wafleet.core.phones import jid_to_phone, mask_phone
 from wafleet_connector.runner.context import Next, now
 from wafleet_connector.runner.state import RunnerState
+from wafleet_connector.sessionfiles import has_session, wipe_session
 from wafleet_connector.transport import (
     LINK_TIMEOUTS,
     ClientOutdated,
@@ -22,6 +24,7 @@ from wafleet_connector.transport import (
     LogoutError,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     StreamReplaced,
     TemporaryBan,
@@ -29,6 +32,13 @@ from wafleet_connector.transport import (
 )
 
 logger = logging.getLogger(__name__)
+
+PASSKEY_REASON = (
+    "WhatsApp asks for a passkey to link this device, which wafleet cannot answer yet "
+    "(neonize 0.5.2). Move the account's existing linked session over with "
+    "`wafleet migrate-legacy`, or link it from a phone where WhatsApp asks no passkey; "
+    "then call regenerate-qr"
+)
 
 
 class SessionEvents(RunnerState):
@@ -61,6 +71,8 @@ class SessionEvents(RunnerState):
             return await self._on_replaced()
         elif isinstance(event, ClientOutdated):
             return await self._on_outdated(event)
+        elif isinstance(event, PasskeyRequired):
+            return await self._on_passkey(event)
         elif isinstance(event, Disconnected | TemporaryBan):
             return await self._on_lost(event)
         elif isinstance(event, LoggedOut):
@@ -195,6 +207,27 @@ class SessionEvents(RunnerState):
         )
         return Next.WAIT
 
+    async def _on_passkey(self, event: PasskeyRequired) -> Next:
+        """The phone asked for a passkey: the link cannot complete. No new codes (each one
+        would end the same way): wait for a person's command, with what to do.
+
+        The store the failed link left holds no device; it goes, so that a session moved
+        over meanwhile (``wafleet migrate-legacy`` seeds the account's backup) is restored
+        by the next regenerate-qr instead of being hidden by an empty store."""
+        await self._stop_session()
+        await asyncio.to_thread(_drop_unlinked_store, self.session_path)
+        logger.warning("passkey required", extra={"account": self.spec.id, "signal": event.reason})
+        details: dict[str, object] = {"login": self.spec.login, "signal": event.reason}
+        await self.ctx.incident(Incident(self.spec.id, "passkey_required", "high", details))
+        self._set(
+            Phase.PASSKEY_REQUIRED,
+            reason=PASSKEY_REASON,
+            qr=None,
+            qr_expires_at=None,
+            pairing_code=None,
+        )
+        return Next.WAIT
+
     async def _on_lost(self, event: Disconnected | TemporaryBan) -> Next:
         self._connected_since = None
         self.ctx.on_disconnected(self.spec.id)
@@ -247,3 +280,9 @@ class SessionEvents(RunnerState):
             pairing_code=None,
         )
         return Next.WAIT
+
+
+def _drop_unlinked_store(path: Path) -> None:
+    """Delete a session store that holds no linked device (nothing is lost)."""
+    if not has_session(path):
+        wipe_session(path)

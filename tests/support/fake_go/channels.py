@@ -7,7 +7,8 @@ other parts build on it (``store``, ``stream``, ``frames``, ``requests``, then `
   channel (``eventChan <- evt``), blocking while it is full; once ``Stop`` has cancelled
   the pump the handler gives up (the real goroutine would block for good).
 - The QR channel: QR codes, then one final status ("success", "timeout", "err-..."), then
-  closed; ``Stop`` deleting the client closes it too, so a QR loop in progress ends.
+  closed; ``Stop`` deleting the client closes it too, so a QR loop in progress ends. A
+  "passkey-request" item is not final (qrchan.go): the channel stays open, codes follow.
 - ``_log``: goneonize's log callback with serialized ``LogEntry`` protobufs; entries below
   the level ``Neonize`` was given are dropped.
 """
@@ -86,7 +87,7 @@ class _ClientBase:
         return False  # Stop came first: this handler goroutine would block for good
 
     def _qr_put(self, item: Any) -> None:
-        """Into the QR channel; a status is its last item, then it is closed."""
+        """Into the QR channel; a (final) status is its last item, then it is closed."""
         with self._mx:
             if not self._qr_open:
                 return
@@ -101,6 +102,11 @@ class _ClientBase:
     def qr_status(self, status: str) -> None:
         """The QR channel's last item, then it is closed."""
         self._qr_put(("status", status))
+
+    def qr_event(self, event: str) -> None:
+        """A QR channel item that is not the last (whatsmeow's "passkey-request"): goneonize
+        hands it to the same login-status callback as a final status."""
+        self._qr_put(("event", event))
 
     def stopped(self) -> None:
         """Stop deleted the client (strict: a QR loop in progress ends, FetchMe follows)."""

@@ -4,8 +4,8 @@
 way goneonize makes them:
 
 - connect; with no device in the store, the QR loop (``for evt := range qrChan``): QR
-  codes and statuses through the Python callbacks; it blocks for good if the channel is
-  never closed;
+  codes through the QR callback, every other item (statuses, "passkey-request") through
+  the login-status callback; it blocks for good if the channel is never closed;
 - ``FetchMe``: reads the maps (a nil pointer dereference if ``Stop`` deleted the client),
   then waits for a device id, for ever after a QR timeout;
 - the event pump: code 0 (own ``Device``) first, then each queued event as a real pointer

@@ -3,6 +3,12 @@
 - ``qr``: QR codes into the QR channel, ``qr_codes`` of them, then "timeout" when the last
   one expires and a disconnect (no code while a pairing code is wanted).
 - ``paired``: the device is saved, then ``PairStatus`` and the QR loop's "success".
+- ``passkey_request``: the phone asked for a passkey. whatsmeow logs the notification it
+  received (DEBUG, ``Client/Recv``), puts "passkey-request" in the QR channel and keeps it
+  open (``qrchan.go``). For a pairing code the phone's notification also lacks the code's
+  key, which whatsmeow logs as an Error first (``pair-code.go``); with
+  ``lib.pairing_passkey_event`` false no "passkey-request" follows (tulir/whatsmeow#1233,
+  and neonize's own pairing-code path, which has no QR channel).
 - ``message``: a ``Message`` event queued in goneonize's channel, and only then acknowledged
   to the sim (``ack``, whatsmeow's receipt), before Python sees it; a text equal to the
   library's ``fatal_text`` ends the process as a Go fatal error.
@@ -81,6 +87,28 @@ class _Frames(_Stream):
         )
         self.dispatch(2, status)
         self.qr_status("success")
+
+    def _frame_passkey_request(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
+        stamp = int(time.time())
+        if self._pairing_phone is not None:
+            self._log("DEBUG", "Client/Recv", (
+                f'<notification from="s.whatsapp.net" id="{stamp}.1" t="{stamp}" '
+                'type="link_code_companion_reg"><link_code_companion_reg stage="primary_hello">'
+                "<link_code_pairing_ref>fake-ref</link_code_pairing_ref>"
+                "<!-- 32 bytes --></link_code_companion_reg></notification>"
+            ))  # fmt: skip
+            self._log("ERROR", "Client", (
+                "Failed to handle code pair notification: missing "
+                "<link_code_pairing_wrapped_primary_ephemeral_pub> element in notification"
+            ))  # fmt: skip
+        self._log("DEBUG", "Client/Recv", (
+            f'<notification from="s.whatsapp.net" id="{stamp}.2" t="{stamp}" '
+            'type="passkey_prologue_request"><passkey_request_options>{"challenge":"fake",'
+            '"rpId":"whatsapp.com","userVerification":"required"}</passkey_request_options>'
+            "</notification>"
+        ))  # fmt: skip
+        if self._pairing_phone is None or self.lib.pairing_passkey_event:
+            self.qr_event("passkey-request")
 
     def _frame_connected(self, ws: ClientConnection, frame: dict[str, Any]) -> None:
         self._connected_seen = True

@@ -48,6 +48,9 @@ class FakeGoLibrary:
         self.sim_url = _ws_url(sim_url)
         self.timing = timing or FakeGoTiming()
         self.fatal_text = fatal_text
+        # A passkey asked for a pairing code also puts "passkey-request" in the QR channel
+        # (wafleet asks for the code on a QR session); False: only whatsmeow's log lines.
+        self.pairing_passkey_event = True
         self.mod: NeonizeModules = load_modules()
         self._real = self.mod.gocode
         self._maps = _GoMaps(self.timing)

@@ -100,6 +100,44 @@ def test_unscanned_qr_codes_stop_then_regenerate_qr(
     wait_status(client, account["id"], "connected")
 
 
+def test_a_phone_that_asks_for_a_passkey_shows_why_and_what_to_do(
+    client: TestClient, add_account: AddAccount, wait_qr: WaitQr, wait_until: WaitUntil
+) -> None:
+    asks = client.post("/sim/passkeys", json={"phone": PHONE, "required": True})
+    assert asks.status_code == 200, asks.text
+    account = add_account(client, PHONE)
+    shown = wait_qr(client, account["id"])
+    scanned = client.post("/sim/scan", json={"qr": shown["qr"], "phone": PHONE})
+    assert scanned.status_code == 409 and scanned.json()["error"]["code"] == "passkey_required"
+
+    def asked() -> dict[str, object] | None:
+        view = client.get(f"/api/whatsapp/accounts/{account['id']}").json()["account"]
+        return view if view["phase"] == "PasskeyRequired" else None
+
+    waiting = wait_until("the passkey phase", asked)
+    assert waiting["status"] == "needs_qr"  # the legacy clients' word for "link it again"
+    reason = str(waiting["reason"])
+    assert "passkey" in reason and "migrate-legacy" in reason and "regenerate-qr" in reason
+    assert waiting["qr"] is None and waiting["pairingCode"] is None
+    dashboard = client.get("/api/status/dashboard").json()
+    assert dashboard["summary"]["needs_qr"] == 1
+    [card] = dashboard["accounts"]
+    assert card["phase"] == "PasskeyRequired" and card["needsQR"] is True
+    assert card["reason"] == reason
+    page = client.get("/api/whatsapp/qr-visual").text  # the QR page says what to do
+    assert "1 of 1 accounts waiting" in page and "migrate-legacy" in page
+    metrics = client.get("/metrics").text
+    assert 'wafleet_accounts{phase="PasskeyRequired"} 1' in metrics
+    assert sim_status(client)["linking"] == 0  # no more codes
+
+    # The phone no longer asks for one: regenerate-qr links it.
+    assert client.post("/sim/passkeys", json={"phone": PHONE, "required": False}).status_code == 200
+    assert client.post(f"/api/whatsapp/regenerate-qr/{account['id']}").status_code == 200
+    again = wait_qr(client, account["id"])
+    assert client.post("/sim/scan", json={"qr": again["qr"], "phone": PHONE}).status_code == 200
+    wait_until("connected", lambda: asked() is None and sim_status(client)["live"] == 1)
+
+
 def test_delete_removes_the_account_and_logs_the_device_out(
     client: TestClient, onboard: Onboard, wait_until: WaitUntil
 ) -> None:

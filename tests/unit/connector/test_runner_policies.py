@@ -11,6 +11,7 @@ from support.shard import Shard, account, close_shard, open_shard
 from wafleet.core.models import OutboxItem
 from wafleet.core.phases import Phase
 from wafleet.core.phones import mask_phone
+from wafleet.sim.service import SimConfig, SimError, SimWhatsApp
 from wafleet.sim.wire import Conn, Frame
 from wafleet_connector.frame_client import Dialer
 from wafleet_connector.runner import UnlinkPending
@@ -230,3 +231,117 @@ async def test_lid_addressed_contacts_land_in_their_phone_thread(shard: Shard) -
     shard.manager.notify_outbox(spec.id)
     await shard.wait_for("both replies", lambda: len(shard.sim.received(contact)) == 2)
     assert sorted(m["text"] for m in shard.sim.received(contact)) == ["reply 0", "reply 1"]
+
+
+PASSKEY_WORDS = ("passkey", "migrate-legacy", "regenerate-qr")
+
+
+async def _passkey_asked(shard: Shard, account_id: str, dials: list[str]) -> None:
+    """The account waits in PasskeyRequired: its reason says what to do, one incident, its
+    session is stopped (the sim shows it no more codes) and nothing dials again."""
+    await shard.wait_phase(account_id, Phase.PASSKEY_REQUIRED)
+    status = shard.manager.status(account_id)
+    assert status is not None
+    assert all(word in (status.reason or "") for word in PASSKEY_WORDS), status.reason
+    assert status.qr is None and status.pairing_code is None and status.jid is None
+    await shard.wait_for("the link to end", lambda: shard.sim.summary()["linking"] == 0)
+    incidents = await shard.store.list_incidents(account_id=account_id)
+    assert [(i.type, i.severity) for i in incidents] == [("passkey_required", "high")]
+    assert dials == [account_id], "the account dialled again after the passkey request"
+
+
+async def test_a_phone_that_asks_for_a_passkey_on_a_qr_scan_waits_for_a_command(
+    tmp_path: Path,
+) -> None:
+    shard, dials = await counted_shard(tmp_path)
+    spec = account(9)
+    try:
+        shard.sim.set_passkey(spec.phone, True)
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is not None
+        with pytest.raises(SimError) as asked:
+            shard.sim.scan(status.qr, spec.phone)
+        assert asked.value.code == "passkey_required"
+        await _passkey_asked(shard, spec.id, dials)
+        assert shard.sim.devices_of(spec.phone) == []
+        # The phone still asks: regenerate-qr starts a new link, which asks again.
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        assert len(dials) == 2
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is not None
+        with pytest.raises(SimError):
+            shard.sim.scan(status.qr, spec.phone)
+        await shard.wait_phase(spec.id, Phase.PASSKEY_REQUIRED)
+        assert len(await shard.store.list_incidents(account_id=spec.id)) == 2
+        # Once the phone asks no passkey, regenerate-qr links it.
+        shard.sim.set_passkey(spec.phone, False)
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is not None
+        shard.sim.scan(status.qr, spec.phone)
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+        assert len(shard.sim.devices_of(spec.phone)) == 1
+    finally:
+        await close_shard(shard)
+
+
+async def test_a_phone_that_asks_for_a_passkey_for_a_pairing_code_waits_for_a_command(
+    tmp_path: Path,
+) -> None:
+    shard, dials = await counted_shard(tmp_path)
+    spec = account(10, login="pairingCode")
+    try:
+        shard.sim.set_passkey(spec.phone, True)
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.PAIRING_CODE_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.pairing_code is not None
+        with pytest.raises(SimError) as asked:
+            shard.sim.pair(status.pairing_code, spec.phone)
+        assert asked.value.code == "passkey_required"
+        await _passkey_asked(shard, spec.id, dials)
+        # Once the phone asks no passkey, regenerate-qr links it with a new code.
+        shard.sim.set_passkey(spec.phone, False)
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.PAIRING_CODE_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.pairing_code is not None
+        shard.sim.pair(status.pairing_code, spec.phone)
+        await shard.wait_phase(spec.id, Phase.CONNECTED)
+    finally:
+        await close_shard(shard)
+
+
+async def test_the_passkey_phase_survives_a_connector_restart_without_a_new_link(
+    tmp_path: Path,
+) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    shard, dials = await counted_shard(tmp_path, sim=sim)
+    spec = account(11)
+    shard.sim.set_passkey(spec.phone, True)
+    try:
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is not None
+        with pytest.raises(SimError):
+            shard.sim.scan(status.qr, spec.phone)
+        await _passkey_asked(shard, spec.id, dials)
+        stored_status = shard.manager.status(spec.id)
+    finally:
+        await close_shard(shard)
+    assert stored_status is not None
+    again, dials_again = await counted_shard(tmp_path, sim=sim)
+    try:
+        again.manager.ensure(spec, stored_status)
+        await again.wait_phase(spec.id, Phase.PASSKEY_REQUIRED)
+        await again.manager.command(spec.id, "suspend")  # a command gets through at once
+        await again.wait_phase(spec.id, Phase.SUSPENDED)
+        assert dials_again == [], "the waiting account opened a session after the restart"
+        assert len(await again.store.list_incidents(account_id=spec.id)) == 1
+    finally:
+        await close_shard(again)

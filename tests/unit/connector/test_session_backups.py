@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from wafleet.backups.factory import open_backups
 from wafleet.core.models import AccountSpec
 from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
-from wafleet.sim.service import SimConfig, SimWhatsApp
+from wafleet.sim.service import SimConfig, SimError, SimWhatsApp
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = base64.b64encode(bytes(range(1, 33))).decode()
@@ -76,3 +77,38 @@ async def test_a_wrong_key_fails_clearly_and_touches_nothing(tmp_path: Path) -> 
     finally:
         await close_shard(wrong)
     shutil.rmtree(tmp_path / "node-b", ignore_errors=True)
+
+
+async def test_a_session_moved_over_after_a_passkey_request_resumes_on_regenerate(
+    tmp_path: Path,
+) -> None:
+    # The account's phone asks for a passkey, so the account waits in PasskeyRequired. Its
+    # existing linked session is then moved over (as `wafleet migrate-legacy` seeds it: the
+    # account's backup), and regenerate-qr resumes it with no new link.
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(3)
+    shard = await open_shard(
+        tmp_path / "node-b", sim=sim, backups=open_backups(settings(tmp_path, KEY))
+    )
+    try:
+        sim.set_passkey(spec.phone, True)
+        shard.manager.ensure(spec)
+        await shard.wait_phase(spec.id, Phase.QR_READY)
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.qr is not None
+        with contextlib.suppress(SimError):
+            sim.scan(status.qr, spec.phone)
+        await shard.wait_phase(spec.id, Phase.PASSKEY_REQUIRED)
+        session = tmp_path / "node-b" / "sessions" / f"{spec.id}.db"
+        assert not session.exists(), "the failed link left a store that blocks a restore"
+        # The session linked elsewhere (here: another node, with a phone asking no passkey)
+        # becomes the account's backup.
+        sim.set_passkey(spec.phone, False)
+        await link_and_back_up(tmp_path, sim, spec)
+        devices = sim.summary()["devices"]
+        await shard.manager.command(spec.id, "regenerate")
+        await shard.wait_phase(spec.id, Phase.CONNECTED)  # no code shown: nobody scans here
+        assert sim.summary()["devices"] == devices, "a new device was linked"
+        assert session.exists()
+    finally:
+        await close_shard(shard)

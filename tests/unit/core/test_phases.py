@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from wafleet.core.phases import (
     ALLOWED,
@@ -15,6 +18,7 @@ from wafleet.core.phases import (
     check_transition,
 )
 
+REPO = Path(__file__).resolve().parents[3]
 LEGACY_VALUES = {"connecting", "qr_ready", "connected", "reconnecting", "logged_out"} | {
     "needs_qr",
     "disconnected",
@@ -84,6 +88,12 @@ def test_every_phase_can_be_suspended(phase: Phase) -> None:
         (Phase.QR_TIMEOUT, Phase.CONNECTING),
         (Phase.SUSPENDED, Phase.CONNECTING),
         (Phase.FAILED, Phase.CONNECTING),
+        (Phase.QR_READY, Phase.PASSKEY_REQUIRED),  # the phone asked for a passkey
+        (Phase.PAIRING_CODE_READY, Phase.PASSKEY_REQUIRED),
+        (Phase.CONNECTING, Phase.PASSKEY_REQUIRED),
+        (Phase.PASSKEY_REQUIRED, Phase.CONNECTING),  # regenerate-qr
+        (Phase.PASSKEY_REQUIRED, Phase.SUSPENDED),
+        (Phase.PASSKEY_REQUIRED, Phase.PENDING),
     ],
 )
 def test_allowed_moves(current: Phase, new: Phase) -> None:
@@ -104,6 +114,15 @@ def test_allowed_moves(current: Phase, new: Phase) -> None:
         (Phase.SUSPENDED, Phase.CONNECTED),
         (Phase.SUSPENDED, Phase.SUSPENDED),
         (Phase.QR_READY, Phase.PAIRING_CODE_READY),
+        # The passkey phase waits for a command: no new code, no link, no loop.
+        (Phase.PASSKEY_REQUIRED, Phase.QR_READY),
+        (Phase.PASSKEY_REQUIRED, Phase.PAIRING_CODE_READY),
+        (Phase.PASSKEY_REQUIRED, Phase.CONNECTED),
+        (Phase.PASSKEY_REQUIRED, Phase.PASSKEY_REQUIRED),
+        (Phase.PASSKEY_REQUIRED, Phase.QR_TIMEOUT),
+        (Phase.CONNECTED, Phase.PASSKEY_REQUIRED),  # a linked device is asked no passkey
+        (Phase.RECONNECTING, Phase.PASSKEY_REQUIRED),
+        (Phase.QR_TIMEOUT, Phase.PASSKEY_REQUIRED),
     ],
 )
 def test_refused_moves(current: Phase, new: Phase) -> None:
@@ -137,6 +156,20 @@ def test_legacy_status_of_key_phases() -> None:
     assert LEGACY_STATUS[Phase.PAIRING_CODE_READY] == "qr_ready"
     assert LEGACY_STATUS[Phase.LOGGED_OUT] == "logged_out"
     assert LEGACY_STATUS[Phase.RECONNECTING] == "reconnecting"
+    # The legacy clients know no passkey status: like the QR-loop guard, it needs a new link.
+    assert LEGACY_STATUS[Phase.PASSKEY_REQUIRED] == "needs_qr"
+
+
+def test_passkey_required_waits_for_a_person_like_the_other_link_phases() -> None:
+    assert Phase.PASSKEY_REQUIRED.value == "PasskeyRequired"
+    assert Phase.PASSKEY_REQUIRED in NEEDS_QR
+    assert SUMMARY_BUCKET[Phase.PASSKEY_REQUIRED] == "needs_qr"
+    # Only the commands leave it: regenerate-qr (Connecting), suspend, delete/restart.
+    assert ALLOWED[Phase.PASSKEY_REQUIRED] == ALLOWED[Phase.QR_TIMEOUT]
+    assert ALLOWED[Phase.PASSKEY_REQUIRED] == ALLOWED[Phase.LOGGED_OUT]
+    # Reached only while linking.
+    sources = {p for p, targets in ALLOWED.items() if Phase.PASSKEY_REQUIRED in targets}
+    assert sources == {Phase.CONNECTING, Phase.QR_READY, Phase.PAIRING_CODE_READY}
 
 
 def test_needs_qr_matches_its_summary_bucket() -> None:
@@ -152,3 +185,10 @@ def test_runner_crash_can_fail_an_account_from_any_phase(phase: Phase) -> None:
 
 def test_qr_guard_can_trip_while_connecting() -> None:
     assert can_transition(Phase.CONNECTING, Phase.QR_TIMEOUT)
+
+
+def test_the_crd_lists_every_phase() -> None:
+    crd = yaml.safe_load((REPO / "crds" / "wafleet.io_whatsappaccounts.yaml").read_text())
+    for version in crd["spec"]["versions"]:
+        status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+        assert status["properties"]["phase"]["enum"] == [p.value for p in Phase]

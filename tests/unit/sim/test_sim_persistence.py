@@ -49,6 +49,18 @@ async def test_numbers_not_on_whatsapp_survive_a_restart(tmp_path: Path) -> None
         assert (error["error"], error["reached"]) == ("not on WhatsApp", False)
 
 
+async def test_phones_that_ask_for_a_passkey_survive_a_restart(tmp_path: Path) -> None:
+    config = SimConfig(state_path=tmp_path / "sim.json")
+    async with running(config) as h:
+        h.sim.set_passkey(PHONE, True)
+    async with running(config) as h2:
+        assert h2.sim.requires_passkey(PHONE)
+        assert not h2.sim.requires_passkey(CONTACT)
+        h2.sim.set_passkey(PHONE, False)
+    async with running(config) as h3:
+        assert not h3.sim.requires_passkey(PHONE)
+
+
 async def test_a_snapshot_of_an_older_version_loads(tmp_path: Path) -> None:
     state = tmp_path / "sim.json"
     old_message = {"id": "3EB0OLD", "from": PHONE, "to": CONTACT, "text": "old", "ts": "x"}
@@ -59,6 +71,7 @@ async def test_a_snapshot_of_an_older_version_loads(tmp_path: Path) -> None:
     async with running(SimConfig(state_path=state)) as h:
         assert h.sim.devices["d1"].receipts == []
         assert h.sim.is_registered(CONTACT)
+        assert not h.sim.requires_passkey(PHONE)
         client = await h.resume({"id": "d1", "secret": "s1"})
         await client.expect("connected")
         assert await client.expect("message") == pending
@@ -72,7 +85,7 @@ async def test_a_snapshot_of_an_older_version_loads(tmp_path: Path) -> None:
         sent, _ = await client.send_text(h.sim.lid(CONTACT), "via lid")
         assert sent["type"] == "sent"
     saved = json.loads(state.read_text())
-    assert set(saved) == {"devices", "inbox", "unregistered", "contacts"}
+    assert set(saved) == {"devices", "inbox", "unregistered", "contacts", "passkey"}
 
 
 @pytest.mark.parametrize(
@@ -81,6 +94,7 @@ async def test_a_snapshot_of_an_older_version_loads(tmp_path: Path) -> None:
         {"unregistered": "+40799000001"},
         {"unregistered": [1]},
         {"contacts": None},
+        {"passkey": "+40799000001"},
     ],
 )
 def test_a_malformed_new_part_raises_a_clear_error(tmp_path: Path, extra: object) -> None:

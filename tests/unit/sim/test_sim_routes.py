@@ -72,10 +72,20 @@ def test_the_new_routes_are_served() -> None:
         for method in route.methods or ()
     }
     assert {("POST", "/sim/read"), ("POST", "/sim/numbers"), ("GET", "/sim/lid")} <= served
+    assert ("POST", "/sim/passkeys") in served
 
 
 @pytest.mark.parametrize(
-    "path", ["/sim/scan", "/sim/pair", "/sim/messages", "/sim/faults", "/sim/read", "/sim/numbers"]
+    "path",
+    [
+        "/sim/scan",
+        "/sim/pair",
+        "/sim/messages",
+        "/sim/faults",
+        "/sim/read",
+        "/sim/numbers",
+        "/sim/passkeys",
+    ],
 )
 @pytest.mark.parametrize("body", ["[" * 30000 + "]" * 30000, "", "{", "[]", '"x"'])
 async def test_a_body_that_is_no_json_object_is_a_400(api: Api, path: str, body: str) -> None:
@@ -134,6 +144,37 @@ async def test_pair_on_another_phone_is_a_409(api: Api) -> None:
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "wrong_phone"
     assert api.h.sim.devices == {}
+
+
+async def test_post_passkeys_makes_a_phone_ask_for_a_passkey_when_it_links(api: Api) -> None:
+    on = await api.post("/sim/passkeys", {"phone": PHONE, "required": True})
+    assert on.status_code == 200, on.text
+    assert on.json() == {"success": True, "phone": PHONE, "required": True}
+    client = await api.h.connect(QR_HELLO)
+    qr = await client.expect("qr")
+    response = await api.post("/sim/scan", {"qr": qr["code"], "phone": PHONE})
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "passkey_required" and "passkey" in error["message"]
+    assert await client.expect("passkey_request") == {"type": "passkey_request"}
+    off = await api.post("/sim/passkeys", {"phone": PHONE, "required": False})
+    assert off.json()["required"] is False
+    assert not api.h.sim.requires_passkey(PHONE)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "code"),
+    [
+        ({"phone": PHONE}, "required", "missing_field"),
+        ({"phone": PHONE, "required": "yes"}, "required", "invalid_field"),
+        ({"required": True}, "phone", "missing_field"),
+        ({"phone": "12", "required": True}, "phone", "invalid_phone"),
+    ],
+)
+async def test_post_passkeys_names_the_bad_field(
+    api: Api, body: dict[str, Any], field: str, code: str
+) -> None:
+    assert_bad(await api.post("/sim/passkeys", body), field, code)
 
 
 # ----- messages ------------------------------------------------------------------------------

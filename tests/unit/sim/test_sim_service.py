@@ -14,6 +14,8 @@ from unit.sim.harness import (
     CONTACT,
     CONTACT_JID,
     JID,
+    OTHER_JID,
+    OTHER_PHONE,
     PHONE,
     QR_HELLO,
     Harness,
@@ -336,6 +338,68 @@ async def test_fault_reaches_every_device_of_the_phone(h: Harness) -> None:
     assert await h.sim.fault(PHONE, "disconnect") == 2
     await one.expect_closed()
     await two.expect_closed()
+
+
+# ----- phones that ask for a passkey ------------------------------------------------------
+async def test_a_passkey_phone_scanning_a_qr_asks_the_device_for_a_passkey() -> None:
+    async with running(SimConfig(qr_first_ttl=0.2, qr_ttl=0.1)) as h:
+        h.sim.set_passkey(PHONE, True)
+        assert h.sim.requires_passkey(PHONE) and not h.sim.requires_passkey(OTHER_PHONE)
+        client = await h.connect(QR_HELLO)
+        qr = await client.expect("qr")
+        with pytest.raises(SimError) as info:
+            h.sim.scan(qr["code"], PHONE)
+        assert (info.value.status, info.value.code) == (409, "passkey_required")
+        frame = await client.recv()
+        while frame is not None and frame["type"] == "qr":  # a code may rotate meanwhile
+            frame = await client.recv()
+        assert frame == {"type": "passkey_request"}
+        assert h.sim.devices == {}
+        # As in whatsmeow, the device keeps showing codes, but none of them links it any
+        # more (whatsmeow replaced the secret those codes carry), whoever scans.
+        later = await client.expect("qr", timeout=2.0)
+        with pytest.raises(SimError) as info:
+            h.sim.scan(later["code"], OTHER_PHONE)
+        assert (info.value.status, info.value.code) == (409, "passkey_pending")
+        assert h.sim.devices == {} and h.sim.summary()["linking"] == 1
+        await client.hang_up()
+        # A new connection is a new link: a phone that asks no passkey links it.
+        again = await h.connect(QR_HELLO)
+        h.sim.scan((await again.expect("qr"))["code"], OTHER_PHONE)
+        assert (await again.expect("paired"))["jid"] == OTHER_JID
+
+
+async def test_a_passkey_phone_entering_a_pairing_code_asks_the_device_for_a_passkey() -> None:
+    async with running(SimConfig()) as h:
+        h.sim.set_passkey(PHONE, True)
+        hello = {"type": "hello", "device": None, "login": "pairingCode", "phone": PHONE}
+        client = await h.connect(hello)
+        code = (await client.expect("pairing_code"))["code"]
+        with pytest.raises(SimError) as info:
+            h.sim.pair(code, PHONE)
+        assert (info.value.status, info.value.code) == (409, "passkey_required")
+        assert await client.expect("passkey_request") == {"type": "passkey_request"}
+        h.sim.set_passkey(PHONE, False)
+        with pytest.raises(SimError) as info:  # the code is spent
+            h.sim.pair(code, PHONE)
+        assert info.value.code == "passkey_pending"
+        assert h.sim.devices == {}
+        await client.expect_quiet()
+        await client.send({"type": "stop"})
+        await client.expect("stopped")
+        # Once the phone asks no passkey, a new link works.
+        again = await h.connect(hello)
+        h.sim.pair((await again.expect("pairing_code"))["code"], PHONE)
+        assert (await again.expect("paired"))["jid"] == JID
+
+
+async def test_a_passkey_is_asked_only_while_linking(h: Harness) -> None:
+    client, device = await h.link_by_qr()
+    h.sim.set_passkey(PHONE, True)  # a device already linked is asked nothing
+    await client.hang_up()
+    again = await h.resume(device)
+    await again.expect("connected")
+    await again.expect_quiet()
 
 
 # ----- persistence ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from wafleet_connector.transport import (
     LoggedOut,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     Receipt,
     StreamReplaced,
@@ -47,6 +48,8 @@ AT = datetime(2026, 12, 1, 9, 30, 15, 123000, tzinfo=UTC)
         KeepAliveRestored(),
         Disconnected(reason="connect_failed: no route", code=None),
         Disconnected(reason="qr_timeout", code=None),
+        PasskeyRequired(reason="passkey-request"),
+        PasskeyRequired(reason="code pair notification without its key"),
     ],
 )
 def test_status_events_survive_the_trip(event: TransportEvent) -> None:
@@ -70,6 +73,11 @@ def test_paired_and_connected_carry_the_jid() -> None:
         "jid": "40711111111@s.whatsapp.net",
     }
     assert frame_of(Connected(jid="40711111111@s.whatsapp.net"))["type"] == "connected"
+
+
+def test_the_sims_passkey_request_reads_as_the_engines() -> None:
+    assert _simple({"type": "passkey_request"}) == PasskeyRequired()
+    assert frame_of(PasskeyRequired())["type"] == "passkey_request"
 
 
 def hello(tmp_path: Path, **changes: Any) -> dict[str, Any]:

@@ -11,7 +11,12 @@ if importlib.util.find_spec("neonize") is None:
     pytest.skip("neonize is not installed", allow_module_level=True)
 
 from wafleet_connector.engine.ffi import load_modules
-from wafleet_connector.engine.mapping import map_event, send_error_reached
+from wafleet_connector.engine.mapping import (
+    PASSKEY_LOG_MARKS,
+    map_event,
+    passkey_log_signal,
+    send_error_reached,
+)
 from wafleet_connector.transport import (
     ClientOutdated,
     Disconnected,
@@ -129,3 +134,58 @@ def test_send_errors_before_the_socket_write_are_not_reached(error: str) -> None
 @pytest.mark.parametrize("error", MAYBE_REACHED)
 def test_send_errors_after_the_write_count_as_reached(error: str) -> None:
     assert send_error_reached(error) is True
+
+
+# whatsmeow's own log lines (pair-code.go:145-176 with errors.go:246-248, client.go:853 with
+# binary/xml.go, pair-passkey.go:49-66), as goneonize's logger passes them (module, text).
+PASSKEY_LINES = [
+    (
+        "Client",
+        "Failed to handle code pair notification: missing "
+        "<link_code_pairing_wrapped_primary_ephemeral_pub> element in notification",
+        "code pair notification without its key",
+    ),
+    (
+        "Client/Recv",
+        '<notification from="s.whatsapp.net" id="123" t="1760000000" '
+        'type="passkey_prologue_request"><passkey_request_options>{}</passkey_request_options>'
+        "</notification>",
+        "passkey_prologue_request notification",
+    ),
+    (
+        "Client",
+        "Failed to fetch passkey options: info query timed out",
+        "passkey request unreadable",
+    ),
+]
+NOT_PASSKEY_LINES = [
+    (
+        "Client",
+        "Failed to handle code pair notification: pairing ref mismatch in code pair notification",
+    ),
+    ("Client", "Sending automatic passkey confirmation"),
+    (
+        "Client/Send",
+        '<iq id="1" to="s.whatsapp.net" type="set" xmlns="md"><passkey_prologue>'
+        "</passkey_prologue></iq>",
+    ),
+    (
+        "Client/Recv",
+        '<iq from="s.whatsapp.net" id="1" type="result">passkey_prologue_request</iq>',
+    ),
+    ("Client", "Failed to parse passkey notification: missing <passkey_request_options>"),
+    ("Database", "unexpected length of link_code_pairing_wrapped_primary_ephemeral_pub: 12"),
+]
+
+
+@pytest.mark.parametrize(("name", "message", "reason"), PASSKEY_LINES)
+def test_whatsmeow_log_lines_that_mean_a_passkey_was_asked(
+    name: str, message: str, reason: str
+) -> None:
+    assert passkey_log_signal(name, message) == reason
+    assert any(mark in message.encode() for mark in PASSKEY_LOG_MARKS)  # the cheap filter
+
+
+@pytest.mark.parametrize(("name", "message"), NOT_PASSKEY_LINES)
+def test_other_log_lines_mention_passkeys_without_asking_for_one(name: str, message: str) -> None:
+    assert passkey_log_signal(name, message) is None

@@ -31,6 +31,7 @@ from wafleet_connector.transport import (
     LogoutError,
     Paired,
     PairingCode,
+    PasskeyRequired,
     QRCode,
     Receipt,
     SendError,
@@ -208,6 +209,107 @@ async def test_pairing_code_login(tmp_path: Path, stub: StubSim) -> None:
     paired.send({"type": "connected", "jid": OWN})
     await rec.wait_for(Connected)
     assert rec.kinds() == [PairingCode, Paired, Connected]
+    await session.stop()
+
+
+async def test_a_passkey_request_on_the_qr_channel_ends_the_link(
+    tmp_path: Path, stub: StubSim
+) -> None:
+    # whatsmeow (qrchan.go) puts "passkey-request" in the QR channel and keeps it open: more
+    # codes follow (dead ones: the secret they carry was replaced). goneonize hands the
+    # item to the login-status callback. The session reports PasskeyRequired, nothing after.
+    rig = make_rig(tmp_path, stub)
+    rec = Recorder()
+    session, conn = await rig.open(rec)
+    conn.send_all(
+        [
+            {"type": "qr", "code": "2@one", "expiresAt": "2099-01-01T00:00:00.000Z"},
+            {"type": "passkey_request"},
+            {"type": "qr", "code": "2@two", "expiresAt": "2099-01-01T00:00:00.000Z"},
+        ]
+    )
+    assert await rec.wait_for(PasskeyRequired) == PasskeyRequired(reason="passkey-request")
+    await until("the teardown", lambda: session.done)
+    assert rec.kinds() == [QRCode, PasskeyRequired]
+    assert ("Disconnect", rig.uuid_of(session)) in rig.lib.calls
+    assert rig.transport.health().live == 0
+    assert linked_device_jid(spec(tmp_path).session_path) is None
+
+
+async def _pairing_code_shown(rig: Any, rec: Recorder) -> tuple[Any, Any]:
+    session, conn = await rig.open(rec, login="pairingCode")
+    conn.send({"type": "qr", "code": "2@one", "expiresAt": "2099-01-01T00:00:00.000Z"})
+    paired = await rig.stub.aaccept()  # the fake asks the sim for a code in a new hello
+    paired.send({"type": "pairing_code", "code": "ABCD-EFGH"})
+    await rec.wait_for(PairingCode)
+    return session, paired
+
+
+async def test_a_passkey_asked_for_a_pairing_code_ends_the_link_once(
+    tmp_path: Path, stub: StubSim
+) -> None:
+    # The phone asks for a passkey after the code was entered: whatsmeow logs that the
+    # code-pair notification lacks its key, and (the QR channel is open: wafleet asks for
+    # the code on a QR session) also puts "passkey-request" in the channel. One event.
+    rig = make_rig(tmp_path, stub)
+    rec = Recorder()
+    session, conn = await _pairing_code_shown(rig, rec)
+    conn.send({"type": "passkey_request"})
+    assert await rec.wait_for(PasskeyRequired) == PasskeyRequired(
+        reason="code pair notification without its key"
+    )
+    await until("the teardown", lambda: session.done)
+    assert rec.kinds() == [PairingCode, PasskeyRequired]
+
+
+async def test_a_passkey_seen_only_in_whatsmeow_logs_ends_the_link(
+    tmp_path: Path, stub: StubSim
+) -> None:
+    # As on neonize's own pairing-code path, and in tulir/whatsmeow#1233: no passkey event
+    # reaches Python, only whatsmeow's Error line (logged at the default level, WARN).
+    rig = make_rig(tmp_path, stub)
+    rig.lib.pairing_passkey_event = False
+    rec = Recorder()
+    session, conn = await _pairing_code_shown(rig, rec)
+    conn.send({"type": "passkey_request"})
+    assert await rec.wait_for(PasskeyRequired) == PasskeyRequired(
+        reason="code pair notification without its key"
+    )
+    await until("the teardown", lambda: session.done)
+    assert rec.kinds() == [PairingCode, PasskeyRequired]
+
+
+async def test_at_debug_level_the_received_passkey_notification_is_seen_first(
+    tmp_path: Path, stub: StubSim
+) -> None:
+    # whatsmeow's Recv logger prints every node it receives at DEBUG, before handling it.
+    rig = make_rig(tmp_path, stub, whatsmeow_log_level="DEBUG")
+    rec = Recorder()
+    session, conn = await rig.open(rec)
+    conn.send({"type": "qr", "code": "2@one", "expiresAt": "2099-01-01T00:00:00.000Z"})
+    await rec.wait_for(QRCode)  # the log line comes on another Go thread than the code
+    conn.send({"type": "passkey_request"})
+    assert await rec.wait_for(PasskeyRequired) == PasskeyRequired(
+        reason="passkey_prologue_request notification"
+    )
+    await until("the teardown", lambda: session.done)
+    assert rec.kinds() == [QRCode, PasskeyRequired]
+
+
+async def test_passkey_words_in_other_log_lines_do_not_end_a_session(
+    tmp_path: Path, stub: StubSim
+) -> None:
+    rig = make_rig(tmp_path, stub, whatsmeow_log_level="DEBUG")
+    rec = Recorder()
+    session, conn = await rig.linked(rec)
+    client = rig.lib.client(rig.uuid_of(session))
+    assert client is not None
+    # A sent node and a passkey confirmation mention passkeys but ask for none.
+    client._log("DEBUG", "Client/Send", '<iq id="1" type="set"><passkey_prologue/></iq>')
+    client._log("DEBUG", "Client", "Sending automatic passkey confirmation")
+    conn.send({"type": "receipt", "id": "3EB0X", "status": "read"})  # a barrier: in order
+    await rec.wait_for(Receipt)
+    assert rec.kinds() == [QRCode, Paired, Connected, Receipt]
     await session.stop()
 
 
