@@ -54,6 +54,7 @@ class ManagerConfig:
     pairing_max_codes: int = 3
     session_stop_timeout: float = 5.0
     logout_timeout: float = 25.0
+    connect_timeout: float = 60.0  # a start that reaches nothing this long is retried
     replaced_retry: float = 30.0  # after a stream replaced, the one retry waits this long
     backup_interval: float = 600.0  # seconds between backups of each connected session
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
@@ -71,6 +72,7 @@ class ManagerConfig:
             pairing_max_codes=settings.pairing_max_codes,
             session_stop_timeout=min(5.0, settings.shutdown_timeout / 2),
             logout_timeout=settings.logout_timeout,
+            connect_timeout=settings.connect_timeout,
             outbox=OutboxConfig(send_rate=settings.send_rate, send_burst=settings.send_burst),
         )
 
@@ -112,6 +114,7 @@ class SessionManager:
             vault=self.vault,
             pairing_max_codes=config.pairing_max_codes,
             logout_timeout=config.logout_timeout,
+            connect_timeout=config.connect_timeout,
             replaced_retry=config.replaced_retry,
         )
         self._backup_task: asyncio.Task[None] | None = None

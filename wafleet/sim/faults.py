@@ -25,8 +25,13 @@ FAULT_KINDS = (
     "keepalive_timeout",
     "keepalive_restored",
     "client_outdated",
+    "unresponsive",
 )
-TIMED_FAULTS = ("temp_ban", "logout_fails", "client_outdated")  # these take "seconds"
+# These take "seconds". unresponsive: the phone's devices are cut off, and while it lasts
+# a device's connection is accepted but never answered (a handshake that hangs, as behind
+# a network that drops packets), so only the client's own connect timeout ends it.
+TIMED_FAULTS = ("temp_ban", "logout_fails", "client_outdated", "unresponsive")
+UNRESPONSIVE_SECONDS = 60.0
 MAX_FAULT_SECONDS = 86400.0
 
 LOGGED_OUT_FROM_PHONE: Frame = {
@@ -45,12 +50,14 @@ class FaultTimers:
     bans: dict[str, float] = field(default_factory=dict)
     outdated: dict[str, float] = field(default_factory=dict)
     logout_fails: dict[str, float] = field(default_factory=dict)
+    silent: dict[str, float] = field(default_factory=dict)
 
     def arm(self, kind: str, phone: str, seconds: float | None) -> None:
         tables = {
             "temp_ban": (self.bans, self.config.temp_ban_seconds),
             "client_outdated": (self.outdated, self.config.client_outdated_seconds),
             "logout_fails": (self.logout_fails, self.config.logout_fails_seconds),
+            "unresponsive": (self.silent, UNRESPONSIVE_SECONDS),
         }
         if kind in tables:
             table, default = tables[kind]
@@ -68,6 +75,9 @@ class FaultTimers:
 
     def logout_refused(self, phone: str) -> bool:
         return self._left(self.logout_fails, phone) > 0
+
+    def unresponsive(self, phone: str) -> bool:
+        return self._left(self.silent, phone) > 0
 
     def refusal(self, phone: str) -> Frame | None:
         """The frame that ends a connection of ``phone``'s device at once, if one does."""
@@ -113,4 +123,4 @@ class FaultInjector:
             return {"type": "temp_ban", "retryAfter": self.timers.banned_for(phone)}
         if kind == "client_outdated":
             return dict(CLIENT_OUTDATED)
-        return None  # disconnect: the stream just ends
+        return None  # disconnect, unresponsive: the stream just ends

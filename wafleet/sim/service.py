@@ -169,6 +169,10 @@ class SimWhatsApp:
         return device
 
     async def _run_device(self, conn: Conn, device: Device) -> None:
+        if self._timers.unresponsive(device.phone):
+            while await conn.recv() is not None:
+                pass  # accepted, never answered: only the client's connect timeout ends it
+            return
         refusal = self._timers.refusal(device.phone)
         if refusal is not None:
             await conn.send(refusal)  # temp_ban, or client_outdated (whatsmeow's 405)

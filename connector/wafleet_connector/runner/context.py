@@ -71,6 +71,9 @@ class RunnerContext:
     replaced_retry: float = 30.0  # after a stream replaced, one retry after this long
     replaced_stable: float = 300.0  # connected this long: a later replacement is news
     logout_timeout: float = 25.0  # a logout waits this long for WhatsApp's confirmation
+    # A start that reaches nothing (no QR code, no pairing code, not connected) this long is
+    # ended and retried with backoff, as the legacy WHATSAPP_CONNECT_TIMEOUT_MS did.
+    connect_timeout: float = 60.0
 
 
 class Next(Enum):

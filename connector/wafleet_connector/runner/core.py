@@ -25,6 +25,7 @@ from wafleet_connector.runner.context import (
 from wafleet_connector.runner.events import SessionEvents
 from wafleet_connector.runner.unlink import Unlinking
 from wafleet_connector.transport import (
+    Disconnected,
     InboundMessage,
     PairingCode,
     SessionSpec,
@@ -130,11 +131,18 @@ class AccountRunner(SessionEvents, Unlinking):
         spec = SessionSpec(self.spec.id, self.spec.phone, self.spec.login, self.session_path)
         self._session = await self.ctx.transport.open(spec, self._sink(generation))
         pairing_deadline: float | None = None
+        connect_deadline = time.monotonic() + self.ctx.connect_timeout
         while True:
-            timeout = None if pairing_deadline is None else pairing_deadline - time.monotonic()
+            deadline = pairing_deadline
+            if self.status.phase == Phase.CONNECTING:  # nothing reached yet
+                deadline = connect_deadline if deadline is None else min(deadline, connect_deadline)
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 item = await asyncio.wait_for(self._queue.get(), timeout)
             except TimeoutError:
+                if self.status.phase == Phase.CONNECTING and time.monotonic() >= connect_deadline:
+                    why = f"WhatsApp did not answer within {self.ctx.connect_timeout:g} s"
+                    return await self._on_lost(Disconnected(reason=why))
                 return await self._qr_guard("nobody entered the pairing code in time")
             if isinstance(item, Command):
                 try:
@@ -149,6 +157,7 @@ class AccountRunner(SessionEvents, Unlinking):
                 continue
             if isinstance(event, PairingCode):
                 pairing_deadline = time.monotonic() + self.ctx.pairing_timeout
+            connect_deadline = time.monotonic() + self.ctx.connect_timeout  # it answered
             outcome = await self._on_event(event)
             if outcome is not None:
                 return outcome

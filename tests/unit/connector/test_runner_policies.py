@@ -345,3 +345,28 @@ async def test_the_passkey_phase_survives_a_connector_restart_without_a_new_link
         assert len(await again.store.list_incidents(account_id=spec.id)) == 1
     finally:
         await close_shard(again)
+
+
+async def test_a_connect_that_hangs_is_retried_after_the_connect_timeout(tmp_path: Path) -> None:
+    """WhatsApp accepts the connection and never answers (the sim's unresponsive fault):
+    after connect_timeout the start is ended and retried with backoff, until one connects."""
+    shard, dials = await counted_shard(
+        tmp_path, connect_timeout=0.5, backoff_base=0.05, backoff_max=0.1
+    )
+    spec = account(17)
+    try:
+        await shard.link(spec)
+        await shard.sim.fault(spec.phone, "unresponsive", seconds=2.0)
+        await shard.wait_phase(spec.id, Phase.RECONNECTING)
+        await shard.wait_for(
+            "a start ended by the connect timeout",
+            lambda: "did not answer within 0.5 s" in (shard.manager.status(spec.id).reason or ""),  # type: ignore[union-attr]
+        )
+        tries = len(dials)
+        await shard.wait_for("another try", lambda: len(dials) > tries)
+        await shard.wait_phase(spec.id, Phase.CONNECTED)  # the fault is over: no new scan
+        status = shard.manager.status(spec.id)
+        assert status is not None and status.last_disconnect is not None
+        assert "did not answer" in status.last_disconnect.reason
+    finally:
+        await close_shard(shard)
