@@ -158,10 +158,12 @@ def test_the_accounts_document_follows_the_account(
             assert again.json()["account"]["id"] == account_id  # the phone names the account
             doc.wait_status("qr_ready")
 
+            # Each of these was waited for above, so the listener saw it. (Versions written
+            # in quick succession, such as the first "connecting", may reach a listener as
+            # one snapshot: a listener sees the latest state, not every write.)
             seen = doc.statuses()
-            assert seen[0] == "connecting", seen
-            expected = ["connecting", "qr_ready", "connected", "disconnected", "deleted"]
-            assert in_order(seen, [*expected, "qr_ready"]), seen
+            expected = ["qr_ready", "connected", "disconnected", "deleted", "qr_ready"]
+            assert in_order(seen, expected), seen
         finally:
             doc.close()
     code, _ = standalone.stop()

@@ -209,6 +209,58 @@ def test_delete_logs_out_wipes_and_removes(cluster: Cluster) -> None:
         assert api.get(f"/api/whatsapp/accounts/{account_id}").status_code == 404
 
 
+def test_an_account_with_a_legacy_id_runs_under_it_and_is_found_by_either(
+    cluster: Cluster,
+) -> None:
+    """A migrated account: its CR is named wa-..., spec.legacyId names it everywhere else.
+
+    The connector must write the status of, and release the finalizer of, the resource by
+    its name while knowing the account by its legacy id; the API answers with the legacy id
+    and takes either.
+    """
+    number = "+40712999101"
+    name = account_id_for(number)
+    legacy = legacy_account_id(number)
+    cluster.create_account(name, number, legacyId=legacy)
+    with api_client(cluster.api_url) as api, httpx.Client(base_url=cluster.sim_url) as sim:
+
+        def shown() -> dict[str, Any] | None:
+            response = api.get(f"/api/whatsapp/accounts/{legacy}")
+            account: dict[str, Any] | None = (
+                response.json()["account"] if response.status_code == 200 else None
+            )
+            return account if account and account["qr"] else None
+
+        account = wait_until("a QR code for the legacy id", shown, 60, interval=0.3)
+        assert account["id"] == legacy
+        by_wafleet_name = api.get(f"/api/whatsapp/accounts/{name}")
+        assert by_wafleet_name.status_code == 200
+        assert by_wafleet_name.json()["account"]["id"] == legacy
+        listed = [a["id"] for a in api.get("/api/whatsapp/accounts").json()["accounts"]]
+        assert legacy in listed and name not in listed
+        assert by_name(cluster, name)[name]["status"]["phase"] == "QRReady"  # written by name
+
+        scanned = sim.post("/sim/scan", json={"qr": account["qr"], "phone": number})
+        assert scanned.status_code == 200
+        wait_until(
+            "connected under the legacy id",
+            lambda: (
+                api.get(f"/api/whatsapp/accounts/{legacy}").json()["account"]["status"]
+                == "connected"
+            ),
+            30,
+        )
+        shard = shards_of(by_name(cluster, name))[name]
+        volume = cluster.workdir / "volumes" / f"data-wafleet-connector-{shard}"
+        session = volume / "sessions" / f"{legacy}.db"
+        assert session.exists()
+
+        assert api.delete(f"/api/whatsapp/accounts/{legacy}").status_code == 200
+        wait_until("the CR gone", lambda: name not in by_name(cluster, name), 30)
+        assert sim.get("/sim/devices", params={"phone": number}).json()["devices"] == []
+        assert not session.exists()
+
+
 def test_invalid_accounts_are_refused_by_the_schema(cluster: Cluster, tmp_path: Path) -> None:
     bad_phone = tmp_path / "bad-phone.yaml"
     bad_phone.write_text(
@@ -377,55 +429,3 @@ def test_operator_finishes_the_clean_up_when_the_shard_is_gone(cluster: Cluster)
         ),
         60,
     )
-
-
-def test_an_account_with_a_legacy_id_runs_under_it_and_is_found_by_either(
-    cluster: Cluster,
-) -> None:
-    """A migrated account: its CR is named wa-..., spec.legacyId names it everywhere else.
-
-    The connector must write the status of, and release the finalizer of, the resource by
-    its name while knowing the account by its legacy id; the API answers with the legacy id
-    and takes either.
-    """
-    number = "+40712999101"
-    name = account_id_for(number)
-    legacy = legacy_account_id(number)
-    cluster.create_account(name, number, legacyId=legacy)
-    with api_client(cluster.api_url) as api, httpx.Client(base_url=cluster.sim_url) as sim:
-
-        def shown() -> dict[str, Any] | None:
-            response = api.get(f"/api/whatsapp/accounts/{legacy}")
-            account: dict[str, Any] | None = (
-                response.json()["account"] if response.status_code == 200 else None
-            )
-            return account if account and account["qr"] else None
-
-        account = wait_until("a QR code for the legacy id", shown, 60, interval=0.3)
-        assert account["id"] == legacy
-        by_wafleet_name = api.get(f"/api/whatsapp/accounts/{name}")
-        assert by_wafleet_name.status_code == 200
-        assert by_wafleet_name.json()["account"]["id"] == legacy
-        listed = [a["id"] for a in api.get("/api/whatsapp/accounts").json()["accounts"]]
-        assert legacy in listed and name not in listed
-        assert by_name(cluster, name)[name]["status"]["phase"] == "QRReady"  # written by name
-
-        scanned = sim.post("/sim/scan", json={"qr": account["qr"], "phone": number})
-        assert scanned.status_code == 200
-        wait_until(
-            "connected under the legacy id",
-            lambda: (
-                api.get(f"/api/whatsapp/accounts/{legacy}").json()["account"]["status"]
-                == "connected"
-            ),
-            30,
-        )
-        shard = shards_of(by_name(cluster, name))[name]
-        volume = cluster.workdir / "volumes" / f"data-wafleet-connector-{shard}"
-        session = volume / "sessions" / f"{legacy}.db"
-        assert session.exists()
-
-        assert api.delete(f"/api/whatsapp/accounts/{legacy}").status_code == 200
-        wait_until("the CR gone", lambda: name not in by_name(cluster, name), 30)
-        assert sim.get("/sim/devices", params={"phone": number}).json()["devices"] == []
-        assert not session.exists()

@@ -392,7 +392,7 @@ def test_sim_fault_bad_kind(client: TestClient, kind: str) -> None:
         400,
         "invalid_field",
         "field 'kind' must be one of: disconnect, logout, stream_replaced, temp_ban, "
-        "logout_fails, keepalive_timeout, keepalive_restored, client_outdated",
+        "logout_fails, keepalive_timeout, keepalive_restored, client_outdated, unresponsive",
     )
 
 
