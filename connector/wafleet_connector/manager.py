@@ -171,11 +171,22 @@ class SessionManager:
         await self.transport.close()
 
     # ----- accounts --------------------------------------------------------------------
-    def ensure(self, spec: AccountSpec, status: AccountStatus | None = None) -> None:
-        """Run ``spec`` if it is not running; apply a change of ``suspended`` if it is."""
+    def ensure(
+        self,
+        spec: AccountSpec,
+        status: AccountStatus | None = None,
+        *,
+        handed_over: int | None = None,
+    ) -> None:
+        """Run ``spec`` if it is not running; apply a change of ``suspended`` if it is.
+
+        ``handed_over``: the backup generation another shard wrote when it let the session
+        go; the runner starts from it (never from an older one, nor from this volume's).
+        """
         runner = self._runners.get(spec.id)
         if runner is None:
             runner = AccountRunner(spec, status or AccountStatus(), self._ctx)
+            runner.handed_over = handed_over
             self._runners[spec.id] = runner
             runner.start()
             assert runner.task is not None
@@ -211,6 +222,19 @@ class SessionManager:
     async def release(self, account_id: str) -> None:
         """Stop running the account and forget it, keeping its session (it moved away)."""
         await self._end(account_id, "shutdown")
+
+    async def hand_over(self, account_id: str) -> int:
+        """Let the account go to another shard: stop its session (keeping it), store every
+        inbound message it delivered, back the session up; the backup generation the next
+        shard must start from. The account is forgotten here, also when this fails (the
+        caller decides whether it runs here again)."""
+        runner = self._runners.get(account_id)
+        if runner is None:
+            raise UnknownAccount(account_id)
+        spec, path = runner.spec, runner.session_path
+        await self.release(account_id)
+        await self.journal.flush()
+        return await self.vault.hand_over(spec.resource_name, path)
 
     async def release_all(self, within: float | None = None) -> None:
         """Stop every session, keeping them (the shard's lease was lost), in ``within``

@@ -40,6 +40,34 @@ class SessionVault:
             logger.info("session restored from its backup", extra={"account": account_id})
         return restored
 
+    async def restore_handed_over(self, account_id: str, path: Path, generation: int) -> None:
+        """Put the session another shard handed over (its backup ``generation`` or newer)
+        in place of whatever this volume holds for it. Raises RestoreRefused for a backup
+        that cannot be opened, BackupTooOld (transient) while that generation is not there."""
+        if self._backups is None:
+            raise RestoreRefused(
+                "a session handed over from another shard travels as a backup: this "
+                "connector has no session backups configured (WAFLEET_STORE=firestore and "
+                "WAFLEET_BACKUP_KEY)"
+            )
+        try:
+            await self._backups.restore_generation(account_id, path, generation)
+        except (BackupKeyError, BackupCorruptError) as exc:
+            raise RestoreRefused(str(exc)) from exc
+
+    async def hand_over(self, account_id: str, path: Path) -> int:
+        """Back the stopped session up now, for another shard to take; the generation that
+        holds it (the current one when nothing changed since the last backup)."""
+        if self._backups is None:
+            raise RestoreRefused(
+                "a session can move to another shard only through its backup: configure "
+                "session backups (WAFLEET_STORE=firestore and WAFLEET_BACKUP_KEY)"
+            )
+        info = await self._backups.backup(account_id, path)
+        if info is None:
+            raise RestoreRefused(f"{account_id} has no session file to hand over")
+        return info.manifest.generation
+
     def backup_soon(self, account_id: str, path: Path) -> None:
         """Back the session up in the background (after linking, and periodically)."""
         if self._backups is None:

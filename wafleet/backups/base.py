@@ -28,6 +28,11 @@ class BackupConflictError(BackupError):
     """Another writer made a backup of the same account at the same time."""
 
 
+class BackupTooOld(BackupError):
+    """The current backup is older than the generation asked for (a handoff's is not
+    committed yet, or was lost): try again later, never run on the older one."""
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The metadata of an account's current backup generation (``wa_sessions/{accountId}``)."""
@@ -109,6 +114,17 @@ class SessionBackups(Protocol):
         Never replaces a session file (only a zero-byte placeholder with no side
         files). Raises BackupKeyError (missing or wrong key) or BackupCorruptError,
         leaving ``path`` untouched.
+        """
+        ...
+
+    async def restore_generation(self, account_id: str, path: Path, at_least: int) -> int:
+        """Replace ``path`` with the current backup, if its generation is ``at_least`` or
+        newer; return the generation restored.
+
+        For a session handed over from another shard: the file here (if any) is older than
+        the one the other shard backed up when it let the session go, so it is replaced.
+        Raises BackupTooOld (no such generation yet), BackupKeyError or BackupCorruptError,
+        leaving ``path`` untouched. The session must not be running.
         """
         ...
 

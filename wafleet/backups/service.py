@@ -25,6 +25,7 @@ from wafleet.backups.base import (
     BackupInfo,
     BackupKeyError,
     BackupStorage,
+    BackupTooOld,
     Manifest,
 )
 from wafleet.backups.crypto import BackupKey, associated_data, seal, unseal
@@ -126,6 +127,24 @@ class SessionBackupService:
                     manifest.generation,
                 )
             return restored
+
+    async def restore_generation(self, account_id: str, path: Path, at_least: int) -> int:
+        async with self._lock(account_id):
+            manifest, _ = await self.storage.read_manifest(account_id)
+            if manifest is None or manifest.generation < at_least:
+                found = "none" if manifest is None else f"generation {manifest.generation}"
+                raise BackupTooOld(
+                    f"the session backup of {account_id} is {found}, older than the "
+                    f"generation {at_least} its handoff needs"
+                )
+            image = await self._open(manifest)
+            await asyncio.to_thread(snapshot.replace, path, image)
+            logger.info(
+                "session of %s restored from handed-over generation %d",
+                account_id,
+                manifest.generation,
+            )
+            return manifest.generation
 
     async def _open(self, manifest: Manifest) -> bytes:
         what = f"the session backup of {manifest.account_id} (generation {manifest.generation})"

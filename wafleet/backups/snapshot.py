@@ -16,6 +16,7 @@ from wafleet.backups.base import BackupCorruptError
 
 COMPRESSION_LEVEL = 6
 _SIDE_FILES = ("-wal", "-journal")
+_REPLACED_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def take_snapshot(path: Path) -> bytes | None:
@@ -112,6 +113,31 @@ def place(path: Path, data: bytes) -> bool:
                 return False
         _sync_dir(path.parent)
         return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def replace(path: Path, data: bytes) -> None:
+    """Write ``data`` as ``path`` (mode 0600) atomically, replacing what is there.
+
+    Only for a session that is not open (a handoff restores before the start): the side
+    files of the old database go first, so its journal cannot be replayed onto the new one.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.restore-")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o600)
+        for side in _REPLACED_SIDE_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                path.with_name(path.name + side).unlink()
+        os.replace(tmp, path)
+        _sync_dir(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

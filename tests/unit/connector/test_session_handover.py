@@ -1,0 +1,108 @@
+"""A session handed over from one shard to another through its backup (the move's core).
+
+Shard A stops the session, stores what it delivered and backs it up; shard B starts from
+that generation: never from an older one, never from what its own volume held. Two
+shards share the backups, as connectors share Firestore; the sim is WhatsApp.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from support.shard import Shard, account, close_shard, open_shard
+from wafleet.backups.factory import open_backups
+from wafleet.core.phases import Phase
+from wafleet.core.settings import Settings
+from wafleet.sim.service import SimConfig, SimWhatsApp
+from wafleet_connector.vault import RestoreRefused
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+CONTACT = "+40799000001"
+
+
+async def shard(tmp_path: Path, name: str, sim: SimWhatsApp) -> Shard:
+    backups = open_backups(Settings(data_dir=tmp_path / "shared", backup_key=KEY))
+    return await open_shard(tmp_path / name, sim=sim, backups=backups)
+
+
+async def inbound(node: Shard, account_id: str) -> list[str]:
+    await node.manager.journal.flush()
+    threads = await node.store.list_threads(account_id=account_id, thread_id=None, limit=10)
+    return [m.body for t in threads for m in t.messages if m.direction == "inbound"]
+
+
+def stale_session(path: Path) -> None:
+    """What a shard's volume may still hold from an earlier stay of the account."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE device (id TEXT, secret TEXT, jid TEXT)")
+        db.execute("INSERT INTO device VALUES ('old-device', 'old-secret', 'x@s.whatsapp.net')")
+
+
+async def test_a_handed_over_session_resumes_on_the_next_shard_as_the_same_device(
+    tmp_path: Path,
+) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(1)
+    a = await shard(tmp_path, "a", sim)
+    b = await shard(tmp_path, "b", sim)
+    try:
+        await a.link(spec)
+        await sim.deliver(CONTACT, spec.phone, "before the move")
+        await a.wait_for("the first message", lambda: sim.summary()["pendingMessages"] == 0)
+        [device] = sim.devices_of(spec.phone)
+
+        generation = await a.manager.hand_over(spec.id)
+        assert spec.id not in a.manager.account_ids()  # the source runs nothing for it
+        assert await inbound(a, spec.id) == ["before the move"]  # stored before letting go
+        await sim.deliver(CONTACT, spec.phone, "during the move")  # waits at WhatsApp
+
+        stale_session(b.data_dir / "sessions" / f"{spec.id}.db")
+        b.manager.ensure(spec, handed_over=generation)
+        await b.wait_phase(spec.id, Phase.CONNECTED)
+        await b.wait_for(
+            "the message sent during the move", lambda: sim.summary()["pendingMessages"] == 0
+        )
+        assert await inbound(b, spec.id) == ["during the move"]
+        assert sim.devices_of(spec.phone) == [device]  # the same linked device, no new scan
+        assert sim.summary()["replacements"] == 0  # never two clients on one device
+    finally:
+        await close_shard(a)
+        await close_shard(b)
+
+
+async def test_an_older_backup_is_never_started_from(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(2)
+    a = await shard(tmp_path, "a", sim)
+    b = await shard(tmp_path, "b", sim)
+    try:
+        await a.link(spec)
+        generation = await a.manager.hand_over(spec.id)
+        b.manager.ensure(spec, handed_over=generation + 1)  # that generation is not there
+        await b.wait_phase(spec.id, Phase.RECONNECTING)
+        status = b.manager.status(spec.id)
+        assert status is not None
+        assert "waiting for the session handed over" in (status.reason or "")
+        assert not (b.data_dir / "sessions" / f"{spec.id}.db").exists()
+        assert sim.summary()["live"] == 0  # nothing was started from the older backup
+    finally:
+        await close_shard(a)
+        await close_shard(b)
+
+
+async def test_without_backups_a_session_cannot_be_handed_over(tmp_path: Path) -> None:
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(3)
+    node = await open_shard(tmp_path / "alone", sim=sim)
+    try:
+        await node.link(spec)
+        with pytest.raises(RestoreRefused, match="only through its backup"):
+            await node.manager.hand_over(spec.id)
+        assert (node.data_dir / "sessions" / f"{spec.id}.db").exists()  # kept, not lost
+    finally:
+        await close_shard(node)
