@@ -119,6 +119,12 @@ async def _target(args: argparse.Namespace, settings: Settings) -> Target:
     from wafleet.kube.client import KubeClient
     from wafleet.kube.config import load_connection
 
+    if settings.store != "firestore":
+        raise SystemExit(
+            "wafleet migrate-legacy: --to cluster seeds each session as the account's first "
+            "backup, which the connectors read from Firestore: set WAFLEET_STORE=firestore, "
+            "WAFLEET_FIRESTORE_PROJECT and the installation's WAFLEET_BACKUP_KEY"
+        )
     namespace = args.namespace or os.environ.get("WAFLEET_NAMESPACE", "").strip()
     if not namespace:
         raise SystemExit(

@@ -156,3 +156,6 @@ def test_without_a_source_it_says_what_to_name(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+    local = migrate("--sessions-dir", str(tmp_path), "--to", "cluster")
+    assert local.returncode != 0
+    assert "WAFLEET_STORE=firestore" in local.stderr  # a cluster's backups live in Firestore
