@@ -54,13 +54,17 @@ _ACCOUNT_ID = {
     "minLength": 1,
     "maxLength": MAX_ACCOUNT_ID,
     "pattern": VISIBLE_ASCII_PATTERN,
-    "examples": ["wa-abcdefghijklmnopabcd"],
+    "examples": ["wa-abcdefghijklmnopabcd", "account_prod_0123456789abcdef0123456789abcdef"],
 }
 _ID = {
     "name": "account_id",
     "in": "path",
     "required": True,
-    "description": "The account's id (an unknown id is a 404)",
+    "description": (
+        "The account's id, as answers show it (wa-... or, for an account with a legacy id, "
+        "account_{env}_{hash}); an account with a legacy id is also found by its wa-... "
+        "name. An unknown id is a 404"
+    ),
     "schema": {"type": "string", "minLength": 1},
 }
 _ACCOUNT_LINKS = {
