@@ -1,24 +1,23 @@
-"""What the handlers do, on the API: place accounts, report it, scale, finish orphan clean-ups."""
+"""What the handlers do, on the API: place accounts, report it, scale (liveness.py: dead
+shards; fleet_report.py: the WhatsAppFleet status)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from wafleet.core.models import iso, parse_iso
+from wafleet.core.models import iso
 from wafleet.core.phones import mask_phone
 from wafleet.kube.account_cr import (
     CLEANUP_FINALIZER,
     SHARD_LABEL,
-    lease_is_fresh,
     merge_conditions,
-    shard_lease_name,
     shard_of,
 )
 from wafleet.kube.client import ACCOUNTS, STATEFULSETS, Conflict, KubeClient, NotFound, Resource
@@ -32,6 +31,8 @@ from wafleet_operator.fleet import (
     Keep,
     NoCapacity,
 )
+from wafleet_operator.policy import FleetInfo, Resolved, governing, resolve
+from wafleet_operator.reporter import Reporter
 from wafleet_operator.settings import OperatorSettings
 
 logger = logging.getLogger(__name__)
@@ -44,10 +45,11 @@ class Indexes:
     accounts: Mapping[str, Iterable[AccountInfo]]
     statefulsets: Mapping[str, Iterable[Any]]
     leases: Mapping[str, Iterable[Any]]
+    fleets: Mapping[str, Iterable[FleetInfo]]
 
     @classmethod
     def of(cls, kwargs: Mapping[str, Any]) -> Indexes:
-        return cls(kwargs["accounts"], kwargs["statefulsets"], kwargs["leases"])
+        return cls(kwargs["accounts"], kwargs["statefulsets"], kwargs["leases"], kwargs["fleets"])
 
 
 @dataclass
@@ -58,10 +60,11 @@ class OperatorState:
     fleet: Fleet
     kube: KubeClient
     scaled_to: int | None = None  # the replicas last written, until the index shows them
+    reporter: Reporter = field(default_factory=Reporter)  # writes the WhatsAppFleet status
 
     @classmethod
     def connect(cls, config: OperatorSettings) -> OperatorState:
-        return cls(config=config, fleet=Fleet(config.policy), kube=KubeClient(load_connection()))
+        return cls(config=config, fleet=Fleet(), kube=KubeClient(load_connection()))
 
 
 PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings")
@@ -79,12 +82,26 @@ async def ensure_peering(state: OperatorState) -> None:
         await state.kube.create(PEERINGS, state.config.namespace, body)
 
 
-def _values(index: Mapping[str, Iterable[Any]]) -> Iterator[Any]:
+def values(index: Mapping[str, Iterable[Any]]) -> Iterator[Any]:
     """Every value of a kopf index, lazily (a placed account never needs them)."""
     return (value for _, store in index.items() for value in store)
 
 
-def _statefulset(
+def fleets_of(state: OperatorState, indexes: Indexes) -> list[FleetInfo]:
+    """The WhatsAppFleet objects naming this operator's StatefulSet (or none: its own)."""
+    own = state.config.connector_statefulset
+    return [*indexes.fleets.get(own, []), *indexes.fleets.get("", [])]
+
+
+def policy_now(state: OperatorState, indexes: Indexes) -> Resolved:
+    """The policy in effect: the governing fleet object's spec over the env defaults."""
+    fleet, _ = governing(fleets_of(state, indexes))
+    return resolve(
+        None if fleet is None else fleet.spec, state.config.policy, state.config.shard_limit
+    )
+
+
+def statefulset(
     state: OperatorState, statefulsets: Mapping[str, Iterable[Any]]
 ) -> dict[str, Any] | None:
     for entry in statefulsets.get(state.config.connector_statefulset, []):
@@ -111,14 +128,15 @@ async def reconcile(
 ) -> None:
     info = info_of(body)
     accounts, statefulsets = indexes.accounts, indexes.statefulsets
-    sts = _statefulset(state, statefulsets)
+    sts = statefulset(state, statefulsets)
     replicas = 0 if sts is None else int(sts["replicas"])
     if state.scaled_to is not None:
         # Place by the size just asked for, not the index's: a shard being scaled away
         # is empty, hence least loaded, and must not take new accounts.
         replicas = state.scaled_to
+    policy = policy_now(state, indexes).policy
     async with state.fleet.lock:
-        decision = state.fleet.decide(info, _values(accounts), replicas)
+        decision = state.fleet.decide(info, values(accounts), replicas, policy)
         if isinstance(decision, Assign):
             await _label(state, body, decision.shard)
     await _report(state, body, decision)
@@ -204,16 +222,17 @@ async def _report(state: OperatorState, body: kopf.Body, decision: Decision) -> 
 async def scale(state: OperatorState, indexes: Indexes) -> None:
     """Set the connector StatefulSet's replicas to what the placements need."""
     accounts = indexes.accounts
-    sts = _statefulset(state, indexes.statefulsets)
+    sts = statefulset(state, indexes.statefulsets)
     if sts is None:
         logger.warning("connector StatefulSet %s not found", state.config.connector_statefulset)
         return
-    desired = state.fleet.desired_replicas(_values(accounts))
+    desired = state.fleet.desired_replicas(values(accounts), policy_now(state, indexes).policy)
     current = int(sts["replicas"])
     if state.scaled_to == current:
         state.scaled_to = None  # the index has caught up with our last write
     if desired in (current, state.scaled_to):
         return
+    state.reporter.kick()
     await state.kube.patch(
         STATEFULSETS,
         state.config.namespace,
@@ -222,84 +241,3 @@ async def scale(state: OperatorState, indexes: Indexes) -> None:
     )
     state.scaled_to = desired
     kopf.info(sts["body"], reason="Scaled", message=f"connector shards: {current} -> {desired}")
-
-
-async def orphan_cleanup(
-    state: OperatorState,
-    body: kopf.Body,
-    indexes: Indexes,
-) -> tuple[float, str] | None:
-    statefulsets, leases = indexes.statefulsets, indexes.leases
-    """None when done; else (seconds to wait, why) while the connector may still do it."""
-    meta = body["metadata"]
-    shard = shard_of(dict(body))
-    now = datetime.now(UTC)
-    sts = _statefulset(state, statefulsets)
-    replicas = 0 if sts is None else int(sts["replicas"])
-    lease_name = shard_lease_name(state.config.connector_statefulset, shard or 0)
-    lease = next(iter(leases.get(lease_name, [])), None)
-    alive = (
-        shard is not None and shard < replicas and lease is not None and lease_is_fresh(lease, now)
-    )
-    deleted_at = parse_iso(meta.get("deletionTimestamp")) or now
-    left = state.config.cleanup_timeout - (now - deleted_at).total_seconds()
-    if alive:
-        return 2.0, f"shard {shard} is running"
-    if left > 0:
-        return min(10.0, left), f"shard {shard} is gone or silent; taking over in {left:.0f} s"
-    finalizers = [f for f in meta.get("finalizers", []) if f != CLEANUP_FINALIZER]
-    try:
-        await state.kube.patch(
-            ACCOUNTS,
-            meta["namespace"],
-            meta["name"],
-            {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
-        )
-    except NotFound:
-        return None
-    except Conflict:
-        return 1.0, "the account changed; again"
-    kopf.warn(
-        body,
-        reason="CleanupOrphaned",
-        message=f"shard {shard} is gone: removed the finalizer without logging the device out "
-        "(its session files were on that shard's volume)",
-    )
-    return None
-
-
-_NOT_RUNNING = {
-    "Pending",
-    "Suspended",
-    "LoggedOut",
-    "QRTimeout",
-    "PasskeyRequired",
-    "Replaced",
-    "Failed",
-    None,
-}
-
-
-async def flag_if_shard_silent(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:
-    """Pending, with the reason, if the account's shard Lease exists but is not renewed."""
-    account = info_of(body)
-    phase = (body.get("status") or {}).get("phase")
-    if account.shard is None or account.deleting or phase in _NOT_RUNNING:
-        return
-    lease_name = shard_lease_name(state.config.connector_statefulset, account.shard)
-    lease = next(iter(indexes.leases.get(lease_name, [])), None)
-    if lease is None or lease_is_fresh(lease, datetime.now(UTC)):
-        return  # never started yet (its own Pending), or alive
-    reason = (
-        f"the connector of shard {account.shard} stopped renewing its lease; "
-        "the account runs again when it is back"
-    )
-    meta = body["metadata"]
-    patch = {
-        "metadata": {"resourceVersion": meta["resourceVersion"]},
-        "status": {"phase": "Pending", "reason": reason},
-    }
-    with contextlib.suppress(NotFound, Conflict):  # gone, or the connector wrote first
-        await state.kube.patch(
-            ACCOUNTS, meta["namespace"], meta["name"], patch, subresource="status"
-        )

@@ -11,6 +11,7 @@ from wafleet_operator.planner import (
     choose_shard,
     desired_replicas,
     first_claimant,
+    no_capacity_message,
     shard_loads,
 )
 
@@ -60,8 +61,7 @@ class Fleet:
     capacity and no account is assigned twice.
     """
 
-    def __init__(self, policy: ShardPolicy) -> None:
-        self.policy = policy
+    def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self._recent: dict[str, int] = {}
 
@@ -85,8 +85,15 @@ class Fleet:
     def forget(self, name: str) -> None:
         self._recent.pop(name, None)
 
-    def decide(self, account: AccountInfo, index: Iterable[AccountInfo], replicas: int) -> Decision:
-        """Where ``account`` (from the event's body) goes, given the index of all accounts."""
+    def decide(
+        self,
+        account: AccountInfo,
+        index: Iterable[AccountInfo],
+        replicas: int,
+        policy: ShardPolicy,
+    ) -> Decision:
+        """Where ``account`` (from the event's body) goes, given the index of all accounts
+        and the policy in effect now (it can change between two decisions)."""
         if account.shard is not None:
             return Keep(account.shard)  # sticky: the common case, every status event
         everyone = list(index)
@@ -99,15 +106,10 @@ class Fleet:
         owner = first_claimant(claims)
         if owner is not None and owner != account.name:
             return DuplicatePhone(owner)
-        shard = choose_shard(shard_loads(placed.values()), replicas, self.policy)
+        shard = choose_shard(shard_loads(placed.values()), replicas, policy)
         if shard is None:
-            policy = self.policy
-            return NoCapacity(
-                f"all {policy.max_shards} shards are full ({policy.sessions_per_shard} sessions "
-                f"each, {policy.capacity} in all); raise maxShards or sessionsPerShard, "
-                "or delete accounts"
-            )
+            return NoCapacity(no_capacity_message(policy))
         return Assign(shard)
 
-    def desired_replicas(self, accounts: Iterable[AccountInfo]) -> int:
-        return desired_replicas(shard_loads(self.placements(accounts).values()), self.policy)
+    def desired_replicas(self, accounts: Iterable[AccountInfo], policy: ShardPolicy) -> int:
+        return desired_replicas(shard_loads(self.placements(accounts).values()), policy)

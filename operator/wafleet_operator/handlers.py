@@ -1,4 +1,5 @@
-"""kopf handlers: thin, typed, with explicit ids. The logic lives in fleet.py and actions.py.
+"""kopf handlers: thin, typed, with explicit ids. The logic lives in fleet.py, actions.py,
+liveness.py and fleet_report.py (the WhatsAppFleet status), as plain functions.
 
 Run with ``kopf run -m wafleet_operator.handlers --namespace NS`` (or ``wafleet operator``).
 """
@@ -14,7 +15,7 @@ import kopf
 
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet.kube.client import KubeError
-from wafleet_operator import actions
+from wafleet_operator import actions, fleet_report, liveness, policy
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.readiness import READINESS
 from wafleet_operator.settings import OperatorSettings
@@ -42,7 +43,7 @@ def api_paced() -> Iterator[None]:
 
 
 @kopf.on.startup(id="configure")
-async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
     config = OperatorSettings.from_env()
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -59,10 +60,18 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> Non
     READINESS.stale_after = 2.0 * settings.peering.lifetime
     memo.state = actions.OperatorState.connect(config)
     await actions.ensure_peering(memo.state)
+    state, indexes = memo.state, actions.Indexes.of(kwargs)  # kopf's indexes, filled later
+
+    async def report_fleet() -> None:
+        if READINESS.status().ready:  # indexes filled, and not paused by peering
+            await fleet_report.report(state, indexes)
+
+    state.reporter.start(report_fleet)
 
 
 @kopf.on.cleanup(id="disconnect")
 async def disconnect(memo: Any, **_: Any) -> None:
+    await memo.state.reporter.stop()
     await memo.state.kube.close()
 
 
@@ -78,6 +87,25 @@ def accounts(name: str, meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str,
             deleting=meta.get("deletionTimestamp") is not None,
         )
     }
+
+
+@kopf.index(policy.GROUP, policy.VERSION, policy.PLURAL, id="fleets")
+def fleets(
+    name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[str, policy.FleetInfo]:
+    """WhatsAppFleet objects by the StatefulSet they govern ("": the operator's own)."""
+    info = policy.fleet_info(name, meta, spec, status)
+    return {info.statefulset or "": info}
+
+
+@kopf.on.event(policy.GROUP, policy.VERSION, policy.PLURAL, id="fleet-policy")
+async def fleet_policy(memo: Any, **kwargs: Any) -> None:
+    """The policy may have changed: the StatefulSet's size follows at once (placements
+    read it at each decision), and the status says what is in effect. An event handler:
+    kopf adds no finalizer to the fleet object and posts no Event for it."""
+    memo.state.reporter.kick()
+    with api_paced():
+        await actions.scale(memo.state, actions.Indexes.of(kwargs))
 
 
 @kopf.index("apps", "v1", "statefulsets", id="statefulsets")
@@ -110,6 +138,7 @@ async def place(
 ) -> None:
     """Assign new accounts to a shard, keep status.shard in step, scale the StatefulSet."""
     name = body.get("metadata", {}).get("name", "")
+    memo.state.reporter.kick()
     if type == "DELETED":
         memo.state.fleet.forget(name)
         await actions.scale(memo.state, actions.Indexes.of(kwargs))
@@ -141,7 +170,7 @@ async def shard_liveness(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
     accounts, which kopf's finalizer holds anyway; one on the StatefulSet would put a
     finalizer on it.)"""
     with api_paced():
-        await actions.flag_if_shard_silent(memo.state, body, actions.Indexes.of(kwargs))
+        await liveness.flag_if_shard_silent(memo.state, body, actions.Indexes.of(kwargs))
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="orphan-cleanup")
@@ -158,7 +187,7 @@ async def orphan_cleanup(
     if CLEANUP_FINALIZER not in body.get("metadata", {}).get("finalizers", []):
         return
     with api_paced():
-        wait = await actions.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))
+        wait = await liveness.orphan_cleanup(memo.state, body, actions.Indexes.of(kwargs))
     if wait is not None:
         raise kopf.TemporaryError(
             f"waiting for the connector to clean up: {wait[1]}", delay=wait[0]

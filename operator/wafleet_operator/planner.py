@@ -6,7 +6,9 @@ drain, not a side effect of scaling). A new account goes to the least-loaded
 shard with room, the lowest ordinal on ties; when every running shard is
 full, a new shard is opened, up to ``max_shards``. The StatefulSet runs enough
 shards for the highest occupied ordinal, at least ``min_shards``; scaling
-down only ever removes empty highest ordinals.
+down only ever removes empty highest ordinals. The policy can change at runtime
+(the WhatsAppFleet object): a lower ``sessions_per_shard`` or ``max_shards``
+never stops an occupied shard nor moves anyone, it only stops new placements.
 """
 
 from __future__ import annotations
@@ -53,9 +55,30 @@ def choose_shard(loads: Mapping[int, int], replicas: int, policy: ShardPolicy) -
 
 
 def desired_replicas(loads: Mapping[int, int], policy: ShardPolicy) -> int:
-    """Enough shards for the highest occupied ordinal, at least min_shards, at most max."""
+    """Enough shards for the highest occupied ordinal, at least min_shards.
+
+    Placements never go beyond max_shards, so this is at most max_shards, unless
+    max_shards was lowered below an occupied shard: that shard keeps running (sticky).
+    """
     highest = max((ordinal for ordinal, count in loads.items() if count > 0), default=-1)
-    return min(policy.max_shards, max(policy.min_shards, highest + 1))
+    return max(policy.min_shards, highest + 1)
+
+
+def room(loads: Mapping[int, int], policy: ShardPolicy) -> int:
+    """How many more accounts the allowed shards can take (shards not yet running count)."""
+    return sum(
+        max(0, policy.sessions_per_shard - loads.get(ordinal, 0))
+        for ordinal in range(policy.max_shards)
+    )
+
+
+def no_capacity_message(policy: ShardPolicy) -> str:
+    """Why a new account cannot be placed, and what to change."""
+    return (
+        f"all {policy.max_shards} shards are full ({policy.sessions_per_shard} sessions "
+        f"each, {policy.capacity} in all); raise maxShards or sessionsPerShard, "
+        "or delete accounts"
+    )
 
 
 def first_claimant(claims: Iterable[tuple[str, str]]) -> str | None:

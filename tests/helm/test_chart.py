@@ -206,9 +206,12 @@ def test_operator_is_recreated_never_doubled_and_configured(
     assert env["WAFLEET_SESSIONS_PER_SHARD"] == "30"
     assert (env["WAFLEET_MIN_SHARDS"], env["WAFLEET_MAX_SHARDS"]) == ("2", "12")
     assert env["WAFLEET_PEERING_NAME"] == "wafleet"
+    assert env["WAFLEET_SHARD_LIMIT"] == "12"  # sharding.shardLimit 0: maxShards
     init = pod_spec(operator)["initContainers"][0]
-    assert {e["name"]: e.get("value") for e in init["env"]}["WAFLEET_PEERING_NAME"] == "wafleet"
-    assert "kopfpeerings" in init["args"][0]
+    init_env = {e["name"]: e.get("value") for e in init["env"]}
+    assert init_env["WAFLEET_PEERING_NAME"] == "wafleet"
+    assert [*init["command"], *init["args"]] == ["python", "-m", "wafleet_operator.bootstrap"]
+    assert init_env["WAFLEET_FLEET_NAME"] == "wafleet"
 
 
 def test_sqlite_keeps_one_shard_and_the_api_on_its_volume(rendered: dict[str, Rendered]) -> None:
@@ -461,7 +464,11 @@ def _without_chart_metadata(crd: Manifest, source: Manifest) -> Manifest:
 
 def test_rendered_crds_are_crds_folder_content(rendered: dict[str, Rendered]) -> None:
     sources = {crd["metadata"]["name"]: crd for crd in load_crds()}
-    assert set(sources) == {"whatsappaccounts.wafleet.io", "kopfpeerings.kopf.dev"}
+    assert set(sources) == {
+        "whatsappaccounts.wafleet.io",
+        "whatsappfleets.wafleet.io",
+        "kopfpeerings.kopf.dev",
+    }
     crds = {
         crd["metadata"]["name"]: crd
         for crd in rendered["default"].of_kind("CustomResourceDefinition")

@@ -42,6 +42,7 @@ SETS = [
 ]
 COMPONENTS = ("operator", "api", "connector")
 ACCOUNTS_PATH = f"/apis/wafleet.io/v1alpha1/namespaces/{NAMESPACE}/whatsappaccounts"
+FLEETS_PATH = f"/apis/wafleet.io/v1alpha1/namespaces/{NAMESPACE}/whatsappfleets"
 # Dropped from the rendered environment: Firestore and its key files do not exist here.
 NOT_LOCAL = (
     "WAFLEET_FIRESTORE_PROJECT",
@@ -106,10 +107,12 @@ class ChartRun:
             result = self.api.kubectl(*args, input=json.dumps(namespace))
             assert result.returncode == 0, result.stderr
 
-    def ensure_peering(self) -> str:
-        """The operator pod's init container, run as the operator's service account."""
-        init = pod_spec(self.workload("Deployment", "operator"))["initContainers"][0]
-        env = container_env(self.out, init, "wafleet-operator-0")
+    def bootstrap(self, out: Rendered | None = None) -> str:
+        """The operator pod's init container (of ``out``: an upgrade's rendering), run as
+        the operator's service account."""
+        out = out or self.out
+        init = pod_spec(out.one("Deployment", "wafleet-operator"))["initContainers"][0]
+        env = container_env(out, init, "wafleet-operator-0")
         env["KUBECONFIG"] = str(self.kubeconfig("operator"))
         result = subprocess.run(
             [sys.executable, *init["command"][1:], *init["args"]],
@@ -208,9 +211,15 @@ def run(chart: HelmChart, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         api.stop()
 
 
-def test_components_run_within_the_chart_roles(run: ChartRun) -> None:
-    assert "KopfPeering wafleet/wafleet created" in run.ensure_peering()
-    assert "exists" in run.ensure_peering()  # a restarted pod finds it
+def test_components_run_within_the_chart_roles(chart: HelmChart, run: ChartRun) -> None:
+    first = run.bootstrap()
+    assert "KopfPeering wafleet/wafleet created" in first
+    assert "WhatsAppFleet wafleet/wafleet created" in first
+    again = run.bootstrap()  # a restarted pod finds both
+    assert "KopfPeering wafleet/wafleet exists" in again
+    assert "WhatsAppFleet wafleet/wafleet is up to date" in again
+    upgrade = chart.render(values_file("firestore"), sets=[*SETS, "sharding.minShards=1"])
+    assert "updated from the chart: minShards 0 -> 1" in run.bootstrap(upgrade)
     run.start()
     phones = ["+40712000001", "+40712000002"]
     ids = [account_id_for(p) for p in phones]
@@ -244,6 +253,14 @@ def test_components_run_within_the_chart_roles(run: ChartRun) -> None:
                 return all(phase(account_id) == "QRReady" for account_id in ids)
 
             wait_until("both accounts QRReady (connectors hold their Leases)", all_qr_ready, 45)
+
+            def fleet_ready() -> bool:
+                fleet = httpx.get(f"{run.api.url}{FLEETS_PATH}/wafleet", timeout=10).json()
+                status = fleet.get("status") or {}
+                ready = {c["type"]: c["status"] for c in status.get("conditions", [])}
+                return status.get("accounts") == 2 and ready.get("Ready") == "True"
+
+            wait_until("the fleet's status written by the operator", fleet_ready, 30)
             response = client.post(f"/api/whatsapp/disconnect/{ids[0]}")
             assert response.status_code == 200, response.text
             wait_until("suspended", lambda: phase(ids[0]) == "Suspended", 30)
@@ -312,3 +329,11 @@ def test_roles_refuse_what_a_component_must_not_do(run: ChartRun) -> None:
         assert operator.post(ACCOUNTS_PATH, json=account).status_code == 403
         other = f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/another"
         assert operator.patch(other, content=b"{}", headers=merge).status_code == 403
+        # The chart's fleet object only (its spec; the status of any, which it reports).
+        another = f"{FLEETS_PATH}/another"
+        assert operator.patch(another, content=b"{}", headers=merge).status_code == 403
+        assert operator.get(another).status_code == 403
+        assert operator.delete(f"{FLEETS_PATH}/wafleet").status_code == 403
+    for component in ("connector", "api"):
+        with _as(run, component) as client:
+            assert client.get(FLEETS_PATH).status_code == 403, component

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "wafleet"
 EXAMPLES = REPO / "crds" / "examples"
 ACCOUNTS = "whatsappaccount.wafleet.io"
+FLEETS = "whatsappfleet.wafleet.io"
 
 
 @dataclass
@@ -111,8 +112,10 @@ def test_reports_its_version(kubectl: Kubectl) -> None:
 
 def test_apply_the_examples(kubectl: Kubectl) -> None:
     out = kubectl.ok("apply", "-n", NAMESPACE, "-f", str(EXAMPLES))
-    names = sorted(yaml.safe_load(p.read_text())["metadata"]["name"] for p in EXAMPLES.iterdir())
+    docs = [yaml.safe_load(p.read_text()) for p in EXAMPLES.iterdir()]
+    names = sorted(d["metadata"]["name"] for d in docs if d["kind"] == "WhatsAppAccount")
     assert sorted(re.findall(rf"^{ACCOUNTS}/(\S+) (?:created|unchanged)$", out, re.M)) == names
+    assert re.search(rf"^{FLEETS}/wafleet (?:created|unchanged)$", out, re.M), out
     again = kubectl.ok("apply", "-n", NAMESPACE, "-f", str(EXAMPLES / "account-qr.yaml"))
     assert again.strip() == f"{ACCOUNTS}/shop-main unchanged"
     phone = kubectl.ok("get", "wa", "shop-main", "-n", NAMESPACE, "-o", "jsonpath={.spec.phone}")
@@ -153,6 +156,48 @@ def test_get_wa_shows_the_printer_columns(kubectl: Kubectl) -> None:
     )
     assert waited.returncode == 0, waited.stderr
     assert waited.stdout.strip() == f"{ACCOUNTS}/shop-main condition met"
+
+
+def test_get_waf_and_change_the_policy(kubectl: Kubectl) -> None:
+    """docs/fleet.md: the overview, a merge patch, a field removed, the generation check."""
+    kubectl.ok("apply", "-n", NAMESPACE, "-f", str(EXAMPLES / "fleet.yaml"))
+    url = f"/apis/wafleet.io/v1alpha1/namespaces/{NAMESPACE}/whatsappfleets/wafleet/status"
+    status = {
+        "observedGeneration": 1,
+        "accounts": 52,
+        "pending": 0,
+        "replicas": 3,
+        "policy": {"sessionsPerShard": 25, "minShards": 1, "maxShards": 20, "shardLimit": 20},
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "CapacityAvailable", "status": "True"},
+        ],
+    }
+    with kubectl.api.client() as http:
+        merge = {"Content-Type": "application/merge-patch+json"}
+        assert http.patch(url, json={"status": status}, headers=merge).status_code == 200
+    lines = kubectl.ok("get", "waf", "-n", NAMESPACE).splitlines()
+    assert lines[0].split() == ["NAME", "ACCOUNTS", "SHARDS", "PENDING", "READY", "AGE"]
+    assert lines[1].split()[:5] == ["wafleet", "52", "3", "0", "True"]
+    wide = kubectl.ok("get", "waf", "-n", NAMESPACE, "-o", "wide").splitlines()
+    assert wide[0].split()[5:] == ["CAPACITY", "PER-SHARD", "MAX-SHARDS", "STATEFULSET", "AGE"]
+    assert wide[1].split()[5:9] == ["True", "25", "20", "wafleet-connector"]
+    spec = json.dumps({"spec": {"maxShards": 30}})
+    out = kubectl.ok("patch", "waf", "wafleet", "-n", NAMESPACE, "--type", "merge", "-p", spec)
+    assert out.strip() == f"{FLEETS}/wafleet patched"
+    remove = '[{"op":"remove","path":"/spec/minShards"}]'
+    kubectl.ok("patch", "waf", "wafleet", "-n", NAMESPACE, "--type", "json", "-p", remove)
+    jsonpath = 'jsonpath={.metadata.generation} {.status.observedGeneration}{"\\n"}'
+    assert kubectl.ok("get", "waf", "wafleet", "-n", NAMESPACE, "-o", jsonpath) == "3 1\n"
+    got = kubectl.ok("get", "waf", "wafleet", "-n", NAMESPACE, "-o", "jsonpath={.spec}")
+    assert json.loads(got) == {
+        "statefulSet": "wafleet-connector",
+        "sessionsPerShard": 25,
+        "maxShards": 30,
+    }
+    out = kubectl.ok("get", "wafleet", "-n", NAMESPACE, "-o", "name")
+    assert f"{FLEETS}/wafleet" in out.splitlines()
+    kubectl.ok("delete", "waf", "wafleet", "-n", NAMESPACE)
 
 
 def test_a_bad_phone_is_refused_with_the_schema_message(kubectl: Kubectl, tmp_path: Path) -> None:

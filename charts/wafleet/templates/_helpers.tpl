@@ -190,6 +190,23 @@ The shard bounds the operator uses: SQLite keeps the fleet on one shard (one vol
 {{- end }}
 
 {{/*
+The most shards a WhatsAppFleet object may ask for (WAFLEET_SHARD_LIMIT): the connectors'
+Role names a shard Lease for each ordinal below it. With store: sqlite, 1.
+*/}}
+{{- define "wafleet.shardLimit" -}}
+{{- if eq .Values.store "sqlite" }}1
+{{- else if gt (int .Values.sharding.shardLimit) 0 }}{{ .Values.sharding.shardLimit }}
+{{- else }}{{ .Values.sharding.maxShards }}{{ end }}
+{{- end }}
+
+{{/*
+The name of the chart's WhatsAppFleet object.
+*/}}
+{{- define "wafleet.fleetName" -}}
+{{- default (include "wafleet.fullname" .) .Values.fleet.name }}
+{{- end }}
+
+{{/*
 WAFLEET_SIM_URL: the chart's simulator, or config.simUrl.
 */}}
 {{- define "wafleet.simUrl" -}}
@@ -268,6 +285,9 @@ Checks across values that the JSON schema cannot express; a failure names the va
 {{- end }}
 {{- if gt (int .Values.sharding.minShards) (int .Values.sharding.maxShards) }}
 {{- fail (printf "sharding.minShards (%v) must not be above sharding.maxShards (%v)" .Values.sharding.minShards .Values.sharding.maxShards) }}
+{{- end }}
+{{- if and (gt (int .Values.sharding.shardLimit) 0) (lt (int .Values.sharding.shardLimit) (int .Values.sharding.maxShards)) }}
+{{- fail (printf "sharding.shardLimit (%v) must be 0 or at least sharding.maxShards (%v)" .Values.sharding.shardLimit .Values.sharding.maxShards) }}
 {{- end }}
 {{- if lt (float64 .Values.config.backoffMax) (float64 .Values.config.backoffBase) }}
 {{- fail (printf "config.backoffMax (%v) must be at least config.backoffBase (%v)" .Values.config.backoffMax .Values.config.backoffBase) }}

@@ -9,6 +9,8 @@ from wafleet_operator.planner import (
     choose_shard,
     desired_replicas,
     first_claimant,
+    no_capacity_message,
+    room,
     shard_loads,
 )
 
@@ -53,7 +55,24 @@ def test_desired_replicas() -> None:
     # Scale down only removes empty highest ordinals: shard 1 empty, shard 2 not.
     assert desired_replicas({0: 1, 1: 0, 2: 1}, POLICY) == 3
     assert desired_replicas({0: 1, 1: 0, 2: 0}, POLICY) == 1
-    assert desired_replicas({0: 3, 1: 3, 2: 3, 3: 3, 4: 1}, POLICY) == 4  # never above max
+    # An occupied shard beyond maxShards (lowered at runtime) keeps running: nobody moves.
+    assert desired_replicas({0: 3, 1: 3, 2: 3, 3: 3, 4: 1}, POLICY) == 5
+    assert desired_replicas({}, ShardPolicy(min_shards=0)) == 0
+
+
+def test_no_new_placement_beyond_max_shards_or_on_a_shard_over_capacity() -> None:
+    # maxShards lowered to 2 while shard 3 holds accounts: it takes no new one.
+    assert choose_shard({0: 3, 1: 3, 3: 1}, replicas=4, policy=ShardPolicy(3, 1, 2)) is None
+    # sessionsPerShard lowered to 2 below shard 0's load of 3: shard 1 takes the next.
+    assert choose_shard({0: 3, 1: 1}, replicas=2, policy=ShardPolicy(2, 1, 4)) == 1
+    assert choose_shard({0: 3, 1: 2}, replicas=2, policy=ShardPolicy(2, 1, 4)) == 2
+
+
+def test_room_counts_the_free_places_of_the_allowed_shards() -> None:
+    assert room({}, POLICY) == 12
+    assert room({0: 3, 1: 1, 5: 2}, POLICY) == 8  # shard 5 is beyond maxShards: no room
+    assert room({0: 5}, POLICY) == 9  # over capacity is no negative room
+    assert "all 4 shards are full (3 sessions each, 12 in all)" in no_capacity_message(POLICY)
 
 
 def test_policy_validation() -> None:

@@ -1,0 +1,253 @@
+"""The WhatsAppFleet status, computed by plain functions: shards, counts, conditions, and
+no write when nothing changed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wafleet.kube.client import KubeError
+from wafleet_operator.fleet import AccountInfo
+from wafleet_operator.fleet_status import (
+    LeaseView,
+    capacity_condition,
+    duplicate_status,
+    fleet_status,
+    lease_view,
+    ready_condition,
+    shard_rows,
+)
+from wafleet_operator.planner import ShardPolicy
+from wafleet_operator.policy import FleetInfo, FleetSpec, resolve
+from wafleet_operator.reporter import Reporter, changed
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+STS = "wafleet-connector"
+POLICY = ShardPolicy(sessions_per_shard=2, min_shards=1, max_shards=3)
+UP = LeaseView(holder=f"{STS}-0", current=True)
+
+
+def account(n: int, shard: int | None, deleting: bool = False) -> AccountInfo:
+    return AccountInfo(f"wa-{n}", f"+4071200000{n}", "2026-01-01T00:00:00Z", shard, deleting)
+
+
+def fleet(status: dict[str, Any] | None = None, generation: int = 4) -> FleetInfo:
+    return FleetInfo(
+        "wafleet", "uid-1", "2026-01-01T00:00:00Z", generation, STS, FleetSpec(), status or {}
+    )
+
+
+def status_of(
+    accounts: list[AccountInfo],
+    replicas: int | None,
+    leases: dict[int, LeaseView],
+    shown: dict[str, Any] | None = None,
+    now: datetime = NOW,
+    spec: FleetSpec | None = None,
+) -> dict[str, Any]:
+    placements = {a.name: a.shard for a in accounts if a.shard is not None}
+    return fleet_status(
+        fleet(shown),
+        resolve(spec, POLICY, 1000),
+        shown=shown or {},
+        accounts=accounts,
+        placements=placements,
+        replicas=replicas,
+        leases=leases,
+        statefulset=STS,
+        now=now,
+    )
+
+
+def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status["conditions"]}
+
+
+def test_a_healthy_fleet() -> None:
+    accounts = [account(1, 0), account(2, 0), account(3, 1), account(4, None)]
+    leases = {0: UP, 1: LeaseView(f"{STS}-1", True)}
+    status = status_of(accounts, 2, leases)
+    assert (status["accounts"], status["pending"], status["replicas"]) == (4, 1, 2)
+    assert status["observedGeneration"] == 4
+    assert status["policy"] == {
+        "sessionsPerShard": 2,
+        "minShards": 1,
+        "maxShards": 3,
+        "shardLimit": 1000,
+    }
+    assert status["shards"] == [
+        {
+            "ordinal": 0,
+            "accounts": 2,
+            "capacity": 2,
+            "leaseCurrent": True,
+            "leaseHolder": f"{STS}-0",
+        },
+        {
+            "ordinal": 1,
+            "accounts": 1,
+            "capacity": 2,
+            "leaseCurrent": True,
+            "leaseHolder": f"{STS}-1",
+        },
+    ]
+    found = conditions(status)
+    assert [c["type"] for c in status["conditions"]] == [
+        "Ready",
+        "CapacityAvailable",
+        "PolicyApplied",
+    ]
+    assert found["Ready"]["status"] == "True"
+    assert found["Ready"]["message"] == (
+        "3 placed accounts on 2 shards, each shard running with a current Lease"
+    )
+    assert (
+        found["CapacityAvailable"]["message"] == "room for 3 more accounts on up to 3 shards of 2"
+    )
+    assert found["PolicyApplied"]["message"].startswith("in effect: sessionsPerShard 2 (default)")
+    assert all(c["observedGeneration"] == 4 for c in status["conditions"])
+    assert all(c["lastTransitionTime"] == "2026-12-01T12:00:00.000Z" for c in status["conditions"])
+
+
+def test_an_empty_fleet_is_ready() -> None:
+    ready = conditions(status_of([], 1, {}))["Ready"]
+    assert (ready["status"], ready["message"]) == ("True", "no account is placed on a shard yet")
+
+
+def test_not_ready_names_the_shards_and_why() -> None:
+    loads = {0: 2, 1: 1, 3: 1}
+    leases = {0: UP, 1: LeaseView(f"{STS}-1", False), 2: LeaseView()}
+    true, reason, message = ready_condition(loads, 3, leases, STS)
+    assert (true, reason) == (False, "LeaseNotCurrent")
+    assert message == (
+        f"shard 1 (1 account) has no current Lease, last held by {STS}-1; "
+        "shard 3 (1 account) is not running (the StatefulSet has 3 replicas)"
+    )
+    assert ready_condition({0: 1}, 0, {}, STS)[1] == "ShardNotRunning"
+    missing = ready_condition({}, None, {}, STS)
+    assert missing == (
+        False,
+        "StatefulSetMissing",
+        f"the connector StatefulSet {STS} was not found",
+    )
+
+
+def test_a_long_list_of_problems_fits_a_condition_message() -> None:
+    loads = {n: 1 for n in range(200)}
+    _, _, message = ready_condition(loads, 200, {}, STS)
+    assert len(message) <= 1024
+    assert message.startswith("shard 0 (1 account) has no current Lease; shard 1")
+    assert message.endswith(" more")
+
+
+def test_capacity_says_when_every_shard_is_full() -> None:
+    assert capacity_condition({0: 2, 1: 2, 2: 2}, POLICY, 3) == (
+        False,
+        "NoCapacity",
+        "all 3 shards are full (2 sessions each, 6 in all); raise maxShards or "
+        "sessionsPerShard, or delete accounts; 3 pending",
+    )
+    assert capacity_condition({0: 2, 1: 2}, POLICY, 0)[0]  # shard 2 can still open
+
+
+def test_shards_over_the_policy_keep_their_rows() -> None:
+    # sessionsPerShard lowered below shard 0's load, maxShards below shard 4: rows stay.
+    rows = shard_rows({0: 3, 4: 1}, 2, ShardPolicy(sessions_per_shard=2, max_shards=3), {0: UP})
+    assert [(r["ordinal"], r["accounts"], r["capacity"]) for r in rows] == [
+        (0, 3, 2),
+        (1, 0, 2),
+        (2, 0, 2),
+        (3, 0, 0),
+        (4, 1, 0),
+    ]
+    assert "leaseHolder" not in rows[1] and rows[1]["leaseCurrent"] is False
+
+
+def test_deleting_accounts_count_but_are_not_pending() -> None:
+    status = status_of([account(1, None, deleting=True), account(2, None)], 1, {0: UP})
+    assert (status["accounts"], status["pending"]) == (2, 1)
+
+
+def test_the_policy_condition_tells_what_could_not_apply() -> None:
+    found = conditions(status_of([], 1, {}, spec=FleetSpec(min_shards=5, max_shards=2)))
+    applied = found["PolicyApplied"]
+    assert (applied["status"], applied["reason"]) == ("False", "Adjusted")
+    assert applied["message"].startswith("minShards 5 is above maxShards 2: 2 apply; in effect:")
+
+
+def test_an_unchanged_fleet_computes_the_status_it_shows() -> None:
+    accounts = [account(1, 0)]
+    first = status_of(accounts, 1, {0: UP})
+    later = NOW + timedelta(minutes=5)
+    again = status_of(accounts, 1, {0: UP}, shown=first, now=later)
+    assert again == first
+    assert not changed(first, again)
+    # A change of status is a transition, with its time; the others keep theirs.
+    down = status_of(accounts, 1, {0: LeaseView(f"{STS}-0", False)}, shown=first, now=later)
+    assert changed(first, down)
+    times = {c["type"]: c["lastTransitionTime"] for c in down["conditions"]}
+    assert times["Ready"] == "2026-12-01T12:05:00.000Z"
+    assert times["CapacityAvailable"] == "2026-12-01T12:00:00.000Z"
+
+
+def test_a_duplicate_fleet_is_told_and_cleared_of_fleet_fields() -> None:
+    status = duplicate_status(fleet(), {}, "wafleet", STS, NOW)
+    assert status["accounts"] is None and status["shards"] is None  # removed by the merge patch
+    ready = conditions(status)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "Duplicate")
+    assert ready["message"].startswith(
+        f"the fleet wafleet (the oldest) governs the StatefulSet {STS}"
+    )
+    shown = {"observedGeneration": 4, "conditions": status["conditions"]}
+    assert not changed(shown, status)  # absent is null
+
+
+def test_lease_view() -> None:
+    renewed = (NOW - timedelta(seconds=5)).isoformat()
+    spec = {"holderIdentity": "pod-0", "renewTime": renewed, "leaseDurationSeconds": 15}
+    assert lease_view(spec, NOW) == LeaseView("pod-0", True)
+    assert lease_view(spec, NOW + timedelta(seconds=20)) == LeaseView("pod-0", False)
+    assert lease_view({"holderIdentity": ""}, NOW) == LeaseView(None, False)
+    assert lease_view(None, NOW) == LeaseView()
+
+
+def test_the_reporter_trusts_its_own_write_while_the_index_lags() -> None:
+    clock = [100.0]
+    reporter = Reporter(fresh=10, clock=lambda: clock[0])
+    written = {"pending": 1}
+    assert reporter.shown("u", {}) == {}
+    reporter.wrote("u", written)
+    assert reporter.shown("u", {}) == written  # the index has not shown the write yet
+    clock[0] += 11
+    assert reporter.shown("u", {"pending": 2}) == {"pending": 2}  # then the index decides
+    assert "u" not in reporter.written
+
+
+async def test_the_report_loop_runs_on_a_kick_and_survives_a_failed_round() -> None:
+    reporter = Reporter(interval=3600, debounce=0.01)
+    calls: list[int] = []
+    done = asyncio.Event()
+
+    async def report() -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise KubeError(503, "ServiceUnavailable", "etcd")
+        done.set()
+
+    reporter.start(report)
+    try:
+        reporter.kick()
+        reporter.kick()  # kicks coalesce
+        await asyncio.wait_for(_until(lambda: len(calls) == 1), 5)
+        reporter.kick()  # the loop is alive after the failure
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        await reporter.stop()
+    assert calls == [0, 1]
+
+
+async def _until(probe: Callable[[], bool]) -> None:
+    while not probe():
+        await asyncio.sleep(0.01)
