@@ -6,6 +6,7 @@ read back with plain sqlite3, never through the code under test.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -89,13 +90,18 @@ def test_a_fleet_of_thirty_migrates_in_one_command_and_again_changes_nothing(
     assert {r["reason"] for r in results(again).values()} == {"already migrated"}
 
 
-def test_unconvertible_accounts_are_created_for_a_normal_link_and_reported(
-    legacy: LegacyFixture, tmp_path: Path
+def test_damage_costs_what_it_held_and_unconvertible_accounts_are_left_for_a_link(
+    legacy: LegacyFixture, legacy_fleet: LegacyFixture, tmp_path: Path
 ) -> None:
     sessions = tmp_path / "sessions"
     good, garbled, unlinked = legacy.accounts
-    for account in legacy.accounts:
+    taken = {a.account_id for a in legacy.accounts}
+    wrong_keys = next(a for a in legacy_fleet.accounts if a.account_id not in taken)
+    for account in (*legacy.accounts, wrong_keys):
         shutil.copytree(account.folder, sessions / account.account_id)
+    creds = json.loads((sessions / wrong_keys.account_id / "creds.json").read_text())
+    creds["noiseKey"]["public"] = {"type": "Buffer", "data": base64.b64encode(bytes(32)).decode()}
+    (sessions / wrong_keys.account_id / "creds.json").write_text(json.dumps(creds))
     creds = json.loads((sessions / unlinked.account_id / "creds.json").read_text())
     del creds["me"], creds["account"]  # what the legacy server left after a logout
     (sessions / unlinked.account_id / "creds.json").write_text(json.dumps(creds))
@@ -105,21 +111,26 @@ def test_unconvertible_accounts_are_created_for_a_normal_link_and_reported(
     data = tmp_path / "data"
 
     done = migrate("--sessions-dir", str(sessions), "--data-dir", str(data), "--json")
-    assert done.returncode == 3, done.stderr  # finished, with accounts that need a look
+    assert done.returncode == 3, done.stderr  # finished, with an account that needs a look
     outcome = results(done)
     assert outcome[good.account_id]["outcome"] == "migrated"
-    assert outcome[garbled.account_id]["outcome"] == "left for link"
-    assert pre_key.name in outcome[garbled.account_id]["reason"]
+    # One damaged key file costs what it held, not the linked device.
+    assert outcome[garbled.account_id]["outcome"] == "migrated"
+    assert "1 damaged key file left out" in outcome[garbled.account_id]["reason"]
+    assert any(pre_key.name in d for d in outcome[garbled.account_id]["dropped"])
+    # Keys that do not match: the device cannot be carried over; it links anew.
+    assert outcome[wrong_keys.account_id]["outcome"] == "left for link"
+    assert "noiseKey" in outcome[wrong_keys.account_id]["reason"]
     # Logged out, and no accounts document read: nothing says which phone it was.
     assert outcome[unlinked.account_id]["outcome"] == "failed"
     assert "--firestore" in outcome[unlinked.account_id]["reason"]
     assert "lost+found" in done.stderr  # listed as ignored, not an account
     accounts = registry(data)
-    assert set(accounts) == {good.account_id, garbled.account_id}
-    assert not (data / "sessions" / f"{garbled.account_id}.db").exists()
+    assert set(accounts) == {good.account_id, garbled.account_id, wrong_keys.account_id}
+    assert (data / "sessions" / f"{garbled.account_id}.db").exists()
     assert not (data / "sessions" / f"{unlinked.account_id}.db").exists()
     for line in done.stderr.splitlines():  # the log and notices (stdout: the JSON results)
-        for account in legacy.accounts:
+        for account in (*legacy.accounts, wrong_keys):
             assert phone_of(account.expected["me"]["id"])[1:] not in line  # no phone digits
 
 

@@ -10,9 +10,15 @@ back only where its category can hold those characters:
   and device hold no ``-``, so the id is split from the right (old group ids hold one ``-``);
 - ``tctoken``: a user JID, which holds neither.
 
-Garbled content anywhere raises ``Unconvertible`` naming the file. A file whose *name* maps to
-nothing whatsmeow keeps (device lists, sender-key memory, the tctoken index, unknown files) is
-kept in ``AuthState.ignored`` with the reason, for the report. Nothing here writes anything.
+A damaged ``creds.json`` raises ``Unconvertible`` naming it: without it there is no device. A
+damaged key file (not JSON, not UTF-8, values that are not what Baileys writes) is left out and
+kept in ``AuthState.ignored`` with the reason (``damaged: ...``): it costs what it held (a
+contact's session, a pre-key, a sender key, which WhatsApp's retries set up again), never the
+linked device, which may not be linkable again (passkeys). A file that cannot be read at all
+(permissions, I/O) still raises: that is the machine's problem to fix, not damage. A file whose
+*name* maps to nothing whatsmeow keeps (device lists, sender-key memory, the tctoken index,
+unknown files) is kept in ``AuthState.ignored`` with the reason, for the report. Nothing here
+writes anything.
 """
 
 from __future__ import annotations
@@ -66,6 +72,7 @@ NO_EQUIVALENT = {
     "device-list": "a cached device list (whatsmeow fetches device lists again)",
     "sender-key-memory": "sender-key memory (whatsmeow keeps no record of who has our key)",
 }
+DAMAGED = "damaged"  # the start of the reason of a key file left out for its content
 TC_TOKEN_INDEX = "__index"  # noqa: S105 - a file name, not a secret
 SIGNAL_ADDRESS = re.compile(r"^[0-9]+(?:_[0-9]+)?\.[0-9]+$")
 SENDER_NAME = re.compile(r"^[0-9]+(?:_[0-9]+)?$")
@@ -114,7 +121,12 @@ class _Collector:
         if category in NO_EQUIVALENT:
             self.ignored.append(IgnoredFile(name, NO_EQUIVALENT[category]))
             return
-        reason = _garbled_names(name, lambda: self._dispatch(name, category, key, load))
+        try:
+            reason = self._dispatch(name, category, key, load)
+        except Garbled as error:
+            # One damaged key file costs what it held (a contact's session, a pre-key, a
+            # sender key: WhatsApp's retries set them up again), not the linked device.
+            reason = f"{DAMAGED}: {error.what}; left out (WhatsApp sets up what it held again)"
         if reason is not None:
             self.ignored.append(IgnoredFile(name, reason))
 
@@ -222,13 +234,13 @@ def _json_file(path: Path) -> Loader:
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise Unconvertible(path.name, "is not UTF-8 text") from None
-        except OSError as error:
+            raise Garbled("is not UTF-8 text") from None
+        except OSError as error:  # not damage: fix the permissions (or disk) and run again
             raise Unconvertible(path.name, f"cannot be read ({error.strerror})") from None
         try:
             return json.loads(text)
         except ValueError:
-            raise Unconvertible(path.name, "is not JSON") from None
+            raise Garbled("is not JSON") from None
 
     return load
 
@@ -248,11 +260,11 @@ def _sniffed(name: str, text: object) -> Loader:
             try:
                 decoded = text.decode("utf-8")
             except UnicodeDecodeError:
-                raise Unconvertible(name, "is not UTF-8 text") from None
+                raise Garbled("is not UTF-8 text") from None
         elif isinstance(text, str):
             decoded = text
         else:
-            raise Unconvertible(name, f"is a {type(text).__name__}, not text")
+            raise Garbled(f"is a {type(text).__name__}, not text")
         try:
             return json.loads(decoded)
         except ValueError:
@@ -260,7 +272,7 @@ def _sniffed(name: str, text: object) -> Loader:
         try:
             return json.loads(base64.b64decode(decoded.strip(), validate=True).decode("utf-8"))
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise Unconvertible(name, "is neither JSON text nor base64 of JSON text") from None
+            raise Garbled("is neither JSON text nor base64 of JSON text") from None
 
     return load
 

@@ -32,7 +32,7 @@ from typing import Literal
 from wafleet.core.ids import account_id_for
 from wafleet.core.models import AccountSpec
 from wafleet.core.phones import InvalidPhone, normalize_phone
-from wafleet.migrate.baileys import read_auth_dir, read_backup_files
+from wafleet.migrate.baileys import DAMAGED, read_auth_dir, read_backup_files
 from wafleet.migrate.baileys_model import AuthState
 from wafleet.migrate.convert import Conversion, convert
 from wafleet.migrate.errors import Unconvertible
@@ -95,6 +95,14 @@ def _phone_of(legacy: LegacyAccount, state: AuthState | None, options: Options) 
         return normalize_phone("+" + user, options.default_region)
     except InvalidPhone:
         return None
+
+
+def _damaged(state: AuthState) -> str:
+    """What a result adds when damaged key files were left out (they are in ``dropped``)."""
+    count = sum(1 for item in state.ignored if item.reason.startswith(DAMAGED))
+    if count == 0:
+        return ""
+    return f"; {count} damaged key file{'s' if count > 1 else ''} left out (see dropped)"
 
 
 def _read(legacy: LegacyAccount) -> AuthState:
@@ -228,7 +236,7 @@ class Migration:
             return Result(
                 spec.id,
                 "would migrate",
-                "converted and verified",
+                "converted and verified" + _damaged(converted.state),
                 source,
                 conversion.jid,
                 dropped=dropped,
@@ -240,7 +248,7 @@ class Migration:
         return Result(
             spec.id,
             "migrated",
-            "the linked device moved over",
+            "the linked device moved over" + _damaged(converted.state),
             source,
             conversion.jid,
             dropped=dropped,

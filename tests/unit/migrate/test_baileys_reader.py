@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -144,11 +145,20 @@ def test_the_backup_map_reads_like_the_folder_json_or_base64(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("value", ["%%% not json nor base64", b"\xff\xfe", 12])
-def test_an_undecodable_backup_value_names_its_file(value: Any) -> None:
+def test_an_undecodable_backup_value_is_left_out_naming_its_file(value: Any) -> None:
     files: dict[str, Any] = {**Sample().texts(), "pre-key-3.json": value}
+    state = read_backup_files(files)  # the device is kept: one key file is not worth it
+    assert 3 not in {k.key_id for k in state.pre_keys}
+    [left_out] = [i for i in state.ignored if i.file == "pre-key-3.json"]
+    assert left_out.reason.startswith("damaged: ")
+
+
+@pytest.mark.parametrize("value", ["%%% not json nor base64", b"\xff\xfe", 12])
+def test_an_undecodable_creds_is_the_accounts_end(value: Any) -> None:
+    files: dict[str, Any] = {**Sample().texts(), "creds.json": value}
     with pytest.raises(Unconvertible) as raised:
         read_backup_files(files)
-    assert raised.value.file == "pre-key-3.json"
+    assert raised.value.file == "creds.json"
     assert "left for a normal link" in raised.value.reason
 
 
@@ -216,27 +226,39 @@ def test_garbled_content_names_the_file_and_what_is_wrong(
     tmp_path: Path, name: str, value: Any, what: str
 ) -> None:
     texts = garble(Sample(), name, value)
-    with pytest.raises(Unconvertible) as raised:
-        read_backup_files(texts)
-    assert raised.value.file == name
-    assert what in raised.value.what
+    if name == "creds.json":  # no device without it
+        with pytest.raises(Unconvertible) as raised:
+            read_backup_files(texts)
+        assert raised.value.file == name
+        assert what in raised.value.what
+        return
+    state = read_backup_files(texts)  # a key file: left out, the rest kept
+    [left_out] = [i for i in state.ignored if i.file == name]
+    assert left_out.reason.startswith("damaged: ") and what in left_out.reason
 
 
 def test_a_reason_masks_the_phone_numbers_of_file_names() -> None:
-    texts = garble(Sample(), f"identity-key-{PEER}.0.json", Raw("abc"))
-    with pytest.raises(Unconvertible) as raised:
-        read_backup_files(texts)
-    assert PEER not in raised.value.reason
-    assert PEER[:4] + "****" in raised.value.reason
-    assert raised.value.file == f"identity-key-{PEER}.0.json"  # the raw name stays available
+    refused = Unconvertible(f"identity-key-{PEER}.0.json", "is not JSON")
+    assert PEER not in refused.reason
+    assert PEER[:4] + "****" in refused.reason
+    assert refused.file == f"identity-key-{PEER}.0.json"  # the raw name stays available
 
 
-def test_unreadable_files_are_refused_naming_them(tmp_path: Path) -> None:
+def test_a_damaged_key_file_is_left_out_and_an_unreadable_one_refused(tmp_path: Path) -> None:
     folder = Sample().write(tmp_path / "legacy")
     (folder / "pre-key-1.json").write_bytes(b"\xff\xfe")
-    with pytest.raises(Unconvertible, match="is not UTF-8 text") as raised:
+    state = read_auth_dir(folder)
+    assert [i.reason for i in state.ignored if i.file == "pre-key-1.json"] == [
+        "damaged: is not UTF-8 text; left out (WhatsApp sets up what it held again)"
+    ]
+    (folder / "pre-key-1.json").unlink()
+    (folder / "pre-key-1.json").mkdir()  # not a file: skipped as no auth-state file at all
+    (folder / "creds.json").chmod(0)
+    if os.access(folder / "creds.json", os.R_OK):  # root reads anything: nothing to prove
+        return
+    with pytest.raises(Unconvertible, match="cannot be read") as raised:
         read_auth_dir(folder)
-    assert raised.value.file == "pre-key-1.json"
+    assert raised.value.file == "creds.json"
 
 
 def test_a_record_without_version_gets_node_s_v1_migration() -> None:
