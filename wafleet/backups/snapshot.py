@@ -85,6 +85,23 @@ def is_missing(path: Path) -> bool:
     return not any(path.with_name(path.name + s).exists() for s in _SIDE_FILES)
 
 
+def _written_beside(path: Path, data: bytes) -> Path:
+    """``data`` in a synced temporary file (mode 0600) beside ``path``, to be moved there."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.restore-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o600)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return Path(tmp_name)
+
+
 def place(path: Path, data: bytes) -> bool:
     """Write ``data`` as ``path`` (mode 0600) atomically, unless a session appeared there.
 
@@ -93,15 +110,8 @@ def place(path: Path, data: bytes) -> bool:
     overwritten (a zero-byte placeholder is replaced by rename). Returns False
     when a session file was found in the way.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.restore-")
-    tmp = Path(tmp_name)
+    tmp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
         if not is_missing(path):
             return False
         if path.exists():  # a zero-byte placeholder
@@ -124,15 +134,8 @@ def replace(path: Path, data: bytes) -> None:
     Only for a session that is not open (a handoff restores before the start): the side
     files of the old database go first, so its journal cannot be replayed onto the new one.
     """
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.restore-")
-    tmp = Path(tmp_name)
+    tmp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o600)
         for side in _REPLACED_SIDE_FILES:
             with contextlib.suppress(FileNotFoundError):
                 path.with_name(path.name + side).unlink()
