@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,11 +74,12 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON lines")
 
 
-async def _gather(args: argparse.Namespace, settings: Settings) -> Gathered:
+async def _gather(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> Gathered:
     from wafleet.migrate.sources import Gathered, read_firestore, scan_sessions_dir
 
     gathered = Gathered()
-    sessions = args.sessions_dir or _legacy_sessions_dir()
+    legacy_path = (env.get("SESSIONS_PATH") or "").strip()  # the legacy server's variable
+    sessions = args.sessions_dir or (Path(legacy_path) if legacy_path else None)
     if sessions is None and not args.firestore:
         raise SystemExit(
             "wafleet migrate-legacy: name the legacy data: --sessions-dir PATH (or SESSIONS_PATH) "
@@ -88,7 +90,7 @@ async def _gather(args: argparse.Namespace, settings: Settings) -> Gathered:
     if args.firestore:
         from wafleet.stores.firestore_io import close_client, make_client
 
-        if settings.firestore_project is None and "FIRESTORE_EMULATOR_HOST" not in os.environ:
+        if settings.firestore_project is None and "FIRESTORE_EMULATOR_HOST" not in env:
             raise SystemExit(
                 "wafleet migrate-legacy: --firestore needs WAFLEET_FIRESTORE_PROJECT "
                 "(or FIREBASE_SERVICE_ACCOUNT_JSON)"
@@ -105,12 +107,7 @@ async def _gather(args: argparse.Namespace, settings: Settings) -> Gathered:
     return gathered
 
 
-def _legacy_sessions_dir() -> Path | None:
-    value = os.environ.get("SESSIONS_PATH", "").strip()
-    return Path(value) if value else None
-
-
-async def _target(args: argparse.Namespace, settings: Settings) -> Target:
+async def _target(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> Target:
     from wafleet.migrate.targets import ClusterTarget, StandaloneTarget
 
     if args.to == "standalone":
@@ -125,7 +122,7 @@ async def _target(args: argparse.Namespace, settings: Settings) -> Target:
             "backup, which the connectors read from Firestore: set WAFLEET_STORE=firestore, "
             "WAFLEET_FIRESTORE_PROJECT and the installation's WAFLEET_BACKUP_KEY"
         )
-    namespace = args.namespace or os.environ.get("WAFLEET_NAMESPACE", "").strip()
+    namespace = args.namespace or (env.get("WAFLEET_NAMESPACE") or "").strip()
     if not namespace:
         raise SystemExit(
             "wafleet migrate-legacy: --to cluster needs --namespace (or WAFLEET_NAMESPACE)"
@@ -166,13 +163,14 @@ async def migrate(args: argparse.Namespace) -> int:
 
     from wafleet.migrate.plan import ATTENTION, Migration, Options
 
-    legacy = translate_legacy(os.environ)
+    env = dict(os.environ)  # read once
+    legacy = translate_legacy(env)
     settings = Settings.from_env(legacy.env, data_dir=args.data_dir)
     setup_logging("warning" if settings.log_level == "info" else settings.log_level)
     console = Console(stderr=args.json, soft_wrap=True)
     for notice in legacy.notices:
         console.print(f"wafleet: {notice}")
-    gathered = await _gather(args, settings)
+    gathered = await _gather(args, settings, env)
     for ignored in gathered.ignored:
         console.print(f"ignored: {ignored}")
     accounts = _selected(gathered, args.only)
@@ -182,7 +180,7 @@ async def migrate(args: argparse.Namespace) -> int:
         id_salt=settings.id_salt,
         default_region=settings.default_region,
     )
-    target = await _target(args, settings)
+    target = await _target(args, settings, env)
 
     def progress(result: Result) -> None:
         if args.json:

@@ -68,6 +68,7 @@ class StandaloneTarget:
     def __init__(self, registry: SqliteRegistry, sessions_dir: Path) -> None:
         self._registry = registry
         self._sessions = sessions_dir
+        self._phones: dict[str, str] | None = None  # phone -> account id, read once
         self.description = f"standalone ({sessions_dir})"
 
     @classmethod
@@ -82,13 +83,10 @@ class StandaloneTarget:
         account = await self._registry.get(spec.id)
         other = None
         if account is None:
+            if self._phones is None:  # one read for the run, not one per account
+                self._phones = {a.spec.phone: a.id for a in await self._registry.list()}
             by_name = await self._registry.get(spec.resource_name)
-            if by_name is not None:
-                other = by_name.id
-            else:
-                for known in await self._registry.list():
-                    if known.spec.phone == spec.phone:
-                        other = known.id
+            other = by_name.id if by_name is not None else self._phones.get(spec.phone)
         jid = device_jid(self.store_path(spec))
         return Holding(account is not None, jid, other, settled=account is not None and bool(jid))
 
@@ -106,6 +104,8 @@ class StandaloneTarget:
             await self._registry.create(spec)
         except PhoneInUseError as exc:
             raise RuntimeError(str(exc)) from None
+        if self._phones is not None:
+            self._phones[spec.phone] = spec.id
 
     async def close(self) -> None:
         await self._registry.close()
