@@ -113,6 +113,8 @@ class Connector:
 
     async def _lost(self) -> None:
         """Fencing: every session stops before another pod may take the lease."""
+        if self.sync is not None:
+            await self.sync.handoffs.close()  # no restore may start a session after this
         if self._manager is not None and self.lease is not None:
             await self._manager.release_all(within=self.lease.timing.fence)
 

@@ -171,22 +171,11 @@ class SessionManager:
         await self.transport.close()
 
     # ----- accounts --------------------------------------------------------------------
-    def ensure(
-        self,
-        spec: AccountSpec,
-        status: AccountStatus | None = None,
-        *,
-        handed_over: int | None = None,
-    ) -> None:
-        """Run ``spec`` if it is not running; apply a change of ``suspended`` if it is.
-
-        ``handed_over``: the backup generation another shard wrote when it let the session
-        go; the runner starts from it (never from an older one, nor from this volume's).
-        """
+    def ensure(self, spec: AccountSpec, status: AccountStatus | None = None) -> None:
+        """Run ``spec`` if it is not running; apply a change of ``suspended`` if it is."""
         runner = self._runners.get(spec.id)
         if runner is None:
             runner = AccountRunner(spec, status or AccountStatus(), self._ctx)
-            runner.handed_over = handed_over
             self._runners[spec.id] = runner
             runner.start()
             assert runner.task is not None
@@ -223,18 +212,29 @@ class SessionManager:
         """Stop running the account and forget it, keeping its session (it moved away)."""
         await self._end(account_id, "shutdown")
 
-    async def hand_over(self, account_id: str) -> int:
-        """Let the account go to another shard: stop its session (keeping it), store every
-        inbound message it delivered, back the session up; the backup generation the next
-        shard must start from. The account is forgotten here, also when this fails (the
-        caller decides whether it runs here again)."""
-        runner = self._runners.get(account_id)
-        if runner is None:
-            raise UnknownAccount(account_id)
-        spec, path = runner.spec, runner.session_path
-        await self.release(account_id)
+    def session_path(self, spec: AccountSpec) -> Path:
+        """Where this shard's volume keeps the account's session (the runner's file)."""
+        return self.config.sessions_dir / f"{spec.id}.db"
+
+    async def hand_over(self, spec: AccountSpec) -> int:
+        """Let the account go to another shard: stop its session if it runs (keeping it),
+        store every inbound message it delivered, back the session up; the backup
+        generation the next shard must start from (0: this volume has no session, the next
+        shard takes the latest backup, if any). The account is forgotten here, also when
+        this fails (the caller decides whether it runs here again)."""
+        if spec.id in self._runners:
+            await self.release(spec.id)
         await self.journal.flush()
-        return await self.vault.hand_over(spec.resource_name, path)
+        return await self.vault.hand_over(spec.resource_name, self.session_path(spec))
+
+    async def take_over(self, spec: AccountSpec, generation: int) -> int:
+        """Put in place the session another shard handed over in ``generation`` (0: the
+        latest backup, or none), before the account runs here; the generation placed.
+        Raises BackupTooOld while that generation is not there, RestoreRefused for a backup
+        that cannot be opened."""
+        if spec.id in self._runners:
+            raise RuntimeError(f"{spec.id} already runs here: a restore would replace its file")
+        return await self.vault.take_over(spec.resource_name, self.session_path(spec), generation)
 
     async def release_all(self, within: float | None = None) -> None:
         """Stop every session, keeping them (the shard's lease was lost), in ``within``

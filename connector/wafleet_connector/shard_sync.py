@@ -3,7 +3,9 @@
 Lists then watches WhatsAppAccounts with ``wafleet.io/shard=<N>`` (the label
 selector is applied by the API server), and for each change: runs new
 accounts, suspends/resumes, regenerates a QR on request (an annotation), and
-on deletion logs the device out, wipes its session and releases the finalizer.
+on deletion logs the device out, wipes its session and releases the finalizer. An account
+that moves between shards is held while this shard gives it up or takes it over
+(handoff.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from wafleet.kube.account_cr import (
 from wafleet.kube.client import ACCOUNTS, Conflict, KubeClient, NotFound
 from wafleet.kube.listwatch import ListWatch
 from wafleet_connector.cr_status import CrStatusWriter
+from wafleet_connector.handoff import HandoffSteps, role_of
 from wafleet_connector.manager import SessionManager, UnknownAccount
 from wafleet_connector.runner import CommandRefused, UnlinkPending
 
@@ -32,6 +35,15 @@ logger = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 WATCH_SECONDS = 240
+
+
+def _newer(a: Obj, b: Obj) -> bool:
+    """Whether resource ``a`` was written after ``b`` (resourceVersions are opaque strings;
+    the API server's are increasing integers, and anything else counts as newer)."""
+    try:
+        return int(a["metadata"]["resourceVersion"]) > int(b["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return True
 
 
 class ShardSync:
@@ -49,6 +61,9 @@ class ShardSync:
         self._namespace = namespace
         self._manager = manager
         self._statuses = statuses
+        self._ordinal = ordinal
+        self._active = False  # run() is listing or watching (the shard holds its Lease)
+        self.handoffs = HandoffSteps(kube, namespace, ordinal, manager, self._again)
         self._names: dict[str, str] = {}  # account id -> resource name, where they differ
         # Awaited with the account id once its device is unlinked, before the finalizer is
         # released (the accounts mirror marks accounts/{id} deleted: a re-add, maybe on
@@ -69,8 +84,14 @@ class ShardSync:
         return self.watch.synced
 
     async def run(self) -> None:
-        """List, then watch from the list's resourceVersion (ListWatch: resumes, relists)."""
-        await self.watch.run()
+        """List, then watch from the list's resourceVersion (ListWatch: resumes, relists).
+        Handoff steps in flight end with it (the shard's Lease was lost, or it stops)."""
+        self._active = True
+        try:
+            await self.watch.run()
+        finally:
+            self._active = False
+            await self.handoffs.close()
 
     async def _listed(self, items: list[Obj]) -> None:
         seen = set()
@@ -93,8 +114,14 @@ class ShardSync:
         self._names[name] = cr["metadata"]["name"]
         self._statuses.crs[name] = cr
         if cr["metadata"].get("deletionTimestamp"):
+            await self.handoffs.cancel(name)  # a delete ends a move: the device is unlinked
             await self._delete(cr)
             return
+        role = role_of(cr, self._ordinal)
+        if role.step is not None:
+            self.handoffs.start(cr, role.step)
+        if role.hold or self.handoffs.busy(name):
+            return  # moving: given up here, or not yet taken over
         self._manager.ensure(spec_of(cr), status_of(cr))
         request = (cr["metadata"].get("annotations") or {}).get(REGENERATE_ANNOTATION)
         handled = self._statuses.extra.get(name, {}).get("regenerateRequest") or (
@@ -104,6 +131,16 @@ class ShardSync:
             self._statuses.extra.setdefault(name, {})["regenerateRequest"] = request
             with contextlib.suppress(CommandRefused, UnknownAccount):
                 await self._manager.command(name, "regenerate")
+
+    async def _again(self, account_id: str, written: Obj | None) -> None:
+        """A handoff step ended: apply the account's latest resource (the one the step
+        wrote, unless the watch brought a newer one meanwhile)."""
+        current = self._statuses.crs.get(account_id)
+        if current is None or not self._active:
+            return  # it left this shard meanwhile, or the shard stopped (no Lease)
+        if written is not None and _newer(written, current):
+            self._statuses.crs[account_id] = current = written
+        await self.apply(current)
 
     async def _release(self, name: str) -> None:
         """The account left this shard (or is gone): stop it, keep its session."""

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from wafleet.backups.base import BackupCorruptError, BackupKeyError, SessionBackups
+from wafleet.backups.base import BackupCorruptError, BackupKeyError, BackupTooOld, SessionBackups
 from wafleet_connector.sessionfiles import wipe_session
 
 logger = logging.getLogger(__name__)
@@ -40,10 +40,13 @@ class SessionVault:
             logger.info("session restored from its backup", extra={"account": account_id})
         return restored
 
-    async def restore_handed_over(self, account_id: str, path: Path, generation: int) -> None:
-        """Put the session another shard handed over (its backup ``generation`` or newer)
-        in place of whatever this volume holds for it. Raises RestoreRefused for a backup
-        that cannot be opened, BackupTooOld (transient) while that generation is not there."""
+    async def take_over(self, account_id: str, path: Path, generation: int) -> int:
+        """Put the session another shard handed over (its backup ``generation`` or newer) in
+        place of whatever this volume holds for it; the generation placed. Generation 0 (the
+        source was fenced, or had no session): the latest backup, and with none the file is
+        wiped, never started from an earlier stay here (the account links anew). Raises
+        RestoreRefused for a backup that cannot be opened, BackupTooOld (transient) while
+        that generation is not there."""
         if self._backups is None:
             raise RestoreRefused(
                 "a session handed over from another shard travels as a backup: this "
@@ -51,22 +54,30 @@ class SessionVault:
                 "WAFLEET_BACKUP_KEY)"
             )
         try:
-            await self._backups.restore_generation(account_id, path, generation)
+            return await self._backups.restore_generation(account_id, path, generation)
+        except BackupTooOld:
+            if generation > 0:
+                raise
+            await asyncio.to_thread(wipe_session, path)
+            logger.warning(
+                "no session backup to take over: the account links anew",
+                extra={"account": account_id},
+            )
+            return 0
         except (BackupKeyError, BackupCorruptError) as exc:
             raise RestoreRefused(str(exc)) from exc
 
     async def hand_over(self, account_id: str, path: Path) -> int:
         """Back the stopped session up now, for another shard to take; the generation that
-        holds it (the current one when nothing changed since the last backup)."""
+        holds it (the current one when nothing changed since the last backup; 0 when this
+        volume has no session: the next shard takes the latest backup, if any)."""
         if self._backups is None:
             raise RestoreRefused(
                 "a session can move to another shard only through its backup: configure "
                 "session backups (WAFLEET_STORE=firestore and WAFLEET_BACKUP_KEY)"
             )
         info = await self._backups.backup(account_id, path)
-        if info is None:
-            raise RestoreRefused(f"{account_id} has no session file to hand over")
-        return info.manifest.generation
+        return 0 if info is None else info.manifest.generation
 
     def backup_soon(self, account_id: str, path: Path) -> None:
         """Back the session up in the background (after linking, and periodically)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from wafleet.kube.account_cr import (
 )
 from wafleet.kube.client import ACCOUNTS, STATEFULSETS, Conflict, KubeClient, NotFound, Resource
 from wafleet.kube.config import load_connection
+from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff
 from wafleet_operator.fleet import (
     AccountInfo,
     Assign,
@@ -61,6 +62,7 @@ class OperatorState:
     kube: KubeClient
     scaled_to: int | None = None  # the replicas last written, until the index shows them
     reporter: Reporter = field(default_factory=Reporter)  # writes the WhatsAppFleet status
+    mover: Reporter = field(default_factory=Reporter)  # runs the move planners (mover.py)
 
     @classmethod
     def connect(cls, config: OperatorSettings) -> OperatorState:
@@ -97,7 +99,10 @@ def policy_now(state: OperatorState, indexes: Indexes) -> Resolved:
     """The policy in effect: the governing fleet object's spec over the env defaults."""
     fleet, _ = governing(fleets_of(state, indexes))
     return resolve(
-        None if fleet is None else fleet.spec, state.config.policy, state.config.shard_limit
+        None if fleet is None else fleet.spec,
+        state.config.policy,
+        state.config.shard_limit,
+        state.config.mobility,
     )
 
 
@@ -112,12 +117,17 @@ def statefulset(
 
 def info_of(body: Mapping[str, Any]) -> AccountInfo:
     meta = body.get("metadata", {})
+    annotations = meta.get("annotations") or {}
+    phase = (body.get("status") or {}).get("phase")
     return AccountInfo(
         name=str(meta.get("name")),
         phone=str(body.get("spec", {}).get("phone", "")),
         created=str(meta.get("creationTimestamp", "")),
         shard=shard_of(dict(body)),
         deleting=meta.get("deletionTimestamp") is not None,
+        phase=phase if isinstance(phase, str) else None,
+        move_to=annotations.get(MOVE_TO_ANNOTATION),
+        handoff=Handoff.parse(annotations.get(HANDOFF_ANNOTATION)),
     )
 
 
@@ -125,7 +135,10 @@ async def reconcile(
     state: OperatorState,
     body: kopf.Body,
     indexes: Indexes,
+    excluded: Callable[[], frozenset[int]] = frozenset,
 ) -> None:
+    """Place the account if it has no shard (``excluded``: the shards that take nobody new,
+    draining or dead, asked only for an account to place), and keep its status in step."""
     info = info_of(body)
     accounts, statefulsets = indexes.accounts, indexes.statefulsets
     sts = statefulset(state, statefulsets)
@@ -136,7 +149,8 @@ async def reconcile(
         replicas = state.scaled_to
     policy = policy_now(state, indexes).policy
     async with state.fleet.lock:
-        decision = state.fleet.decide(info, values(accounts), replicas, policy)
+        skip = excluded() if info.shard is None else frozenset()
+        decision = state.fleet.decide(info, values(accounts), replicas, policy, skip)
         if isinstance(decision, Assign):
             await _label(state, body, decision.shard)
     await _report(state, body, decision)

@@ -16,7 +16,12 @@ that changes a ``sharding.*`` value changes the pod's environment, hence restart
 
 Environment: WAFLEET_NAMESPACE, WAFLEET_PEERING_NAME; for the fleet (left out: no fleet
 object) WAFLEET_FLEET_NAME, WAFLEET_CONNECTOR_STATEFULSET, WAFLEET_SESSIONS_PER_SHARD,
-WAFLEET_MIN_SHARDS, WAFLEET_MAX_SHARDS.
+WAFLEET_MIN_SHARDS, WAFLEET_MAX_SHARDS, and the mobility fields, each written only when
+its variable is set: WAFLEET_DRAIN (spec.drain), WAFLEET_REBALANCE,
+WAFLEET_REBALANCE_MAX_SKEW, WAFLEET_CONSOLIDATE (spec.rebalance), WAFLEET_FAILOVER,
+WAFLEET_FAILOVER_AFTER (spec.failover), WAFLEET_MOVE_CONCURRENCY, WAFLEET_MOVE_TIMEOUT
+(spec.moves). The three-way comparison goes field by field into those objects
+(``rebalance.maxSkew``), so a runtime change of one survives a chart change of another.
 """
 
 from __future__ import annotations
@@ -25,14 +30,15 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from wafleet.core.envconfig import ConfigError, EnvReader
 from wafleet.kube.client import ACCOUNTS, Conflict, KubeClient, KubeError, NotFound, Resource
 from wafleet.kube.config import load_connection
-from wafleet_operator.policy import API_VERSION, FLEETS, KIND
+from wafleet_operator.policy import API_VERSION, FLEETS, KIND, parse_duration
+from wafleet_operator.settings import read_ordinals
 
 PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings")
 APPLIED_ANNOTATION = "wafleet.io/chart-applied"
@@ -60,16 +66,44 @@ class ChartFleet:
         maximum = read.integer("MAX_SHARDS", 20, minimum=1, maximum=1000)
         if minimum > maximum:
             raise ConfigError("WAFLEET_MIN_SHARDS must not be above WAFLEET_MAX_SHARDS")
-        return cls(
-            namespace=read.string("NAMESPACE", "default"),
-            name=name,
-            spec={
-                "statefulSet": read.string("CONNECTOR_STATEFULSET", "wafleet-connector"),
-                "sessionsPerShard": read.integer("SESSIONS_PER_SHARD", 25, minimum=1, maximum=1000),
-                "minShards": minimum,
-                "maxShards": maximum,
+        spec: dict[str, Any] = {
+            "statefulSet": read.string("CONNECTOR_STATEFULSET", "wafleet-connector"),
+            "sessionsPerShard": read.integer("SESSIONS_PER_SHARD", 25, minimum=1, maximum=1000),
+            "minShards": minimum,
+            "maxShards": maximum,
+        }
+        if read.raw("DRAIN") is not None:
+            spec["drain"] = sorted(read_ordinals(read, "DRAIN"))
+        sections = {
+            "rebalance": {
+                "enabled": _given(read, "REBALANCE", lambda: read.boolean("REBALANCE", False)),
+                "maxSkew": _given(
+                    read,
+                    "REBALANCE_MAX_SKEW",
+                    lambda: read.integer("REBALANCE_MAX_SKEW", 2, minimum=1, maximum=1000),
+                ),
+                "consolidate": _given(
+                    read, "CONSOLIDATE", lambda: read.boolean("CONSOLIDATE", True)
+                ),
             },
-        )
+            "failover": {
+                "enabled": _given(read, "FAILOVER", lambda: read.boolean("FAILOVER", False)),
+                "after": _duration(read, "FAILOVER_AFTER"),
+            },
+            "moves": {
+                "concurrency": _given(
+                    read,
+                    "MOVE_CONCURRENCY",
+                    lambda: read.integer("MOVE_CONCURRENCY", 5, minimum=1, maximum=100),
+                ),
+                "timeout": _duration(read, "MOVE_TIMEOUT"),
+            },
+        }
+        for key, fields in sections.items():
+            given = {field: value for field, value in fields.items() if value is not None}
+            if given:
+                spec[key] = given
+        return cls(namespace=read.string("NAMESPACE", "default"), name=name, spec=spec)
 
     def manifest(self) -> Obj:
         return {
@@ -83,6 +117,49 @@ class ChartFleet:
             },
             "spec": dict(self.spec),
         }
+
+
+def _given(read: EnvReader, key: str, value: Callable[[], Any]) -> Any:
+    """The variable's value, or None when it is not set (the field is then left out)."""
+    return None if read.raw(key) is None else value()
+
+
+def _duration(read: EnvReader, key: str) -> str | None:
+    """A duration as the CRD takes it ("2m"; bare seconds "120" become "120s")."""
+    text = read.raw(key)
+    if text is None:
+        return None
+    if text.isdigit() and int(text) > 0:
+        return f"{int(text)}s"
+    if parse_duration(text) is None or not text[:-1].isdigit() or int(text[:-1]) < 1:
+        raise ConfigError(
+            f"{read.name(key)}={text!r} is not a duration; write a whole number with s, m "
+            "or h (90s, 2m, 1h)"
+        )
+    return text
+
+
+def _flat(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A spec as dotted fields ("rebalance.maxSkew"): the chart writes field by field."""
+    flat: dict[str, Any] = {}
+    for key, value in spec.items():
+        if isinstance(value, Mapping):
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted fields back into a spec (a merge patch of the fields given)."""
+    spec: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, last = path.split(".")
+        node = spec
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[last] = value
+    return spec
 
 
 def _canonical(spec: Mapping[str, Any]) -> str:
@@ -110,20 +187,21 @@ class ChartUpdate:
 def chart_update(live: Mapping[str, Any], desired: Mapping[str, Any]) -> ChartUpdate:
     """A three-way update: a field the chart's value for changed since the chart last wrote
     it (or that the chart never wrote) takes the chart's value; a field changed at runtime
-    while the chart's value stayed the same keeps the runtime value."""
+    while the chart's value stayed the same keeps the runtime value. Fields of the spec's
+    objects are fields of their own (``rebalance.maxSkew``)."""
     meta = live.get("metadata") or {}
-    spec = live.get("spec") or {}
-    applied = _applied(meta)
+    spec = _flat(live.get("spec") or {})
+    applied = _flat(_applied(meta))
     changed: dict[str, tuple[Any, Any]] = {}
     kept: dict[str, tuple[Any, Any]] = {}
-    for key, value in desired.items():
+    for key, value in _flat(desired).items():
         if spec.get(key) == value:
             continue
         if key in applied and applied[key] == value:
             kept[key] = (spec.get(key), value)
         else:
             changed[key] = (spec.get(key), value)
-    if not changed and applied == dict(desired):
+    if not changed and applied == _flat(desired):
         return ChartUpdate(None, changed, kept)
     patch: Obj = {
         "metadata": {
@@ -132,12 +210,16 @@ def chart_update(live: Mapping[str, Any], desired: Mapping[str, Any]) -> ChartUp
         }
     }
     if changed:
-        patch["spec"] = {key: chart for key, (_, chart) in changed.items()}
+        patch["spec"] = _nested({key: chart for key, (_, chart) in changed.items()})
     return ChartUpdate(patch, changed, kept)
 
 
 def _shown(value: Any) -> str:
-    return "(left out)" if value is None else str(value)
+    if value is None:
+        return "(left out)"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)  # true, [2, 3]
 
 
 def _describe(fields: Mapping[str, tuple[Any, Any]]) -> str:
@@ -155,7 +237,8 @@ async def ensure_fleet(kube: KubeClient, chart: ChartFleet) -> str:
                 await kube.create(FLEETS, chart.namespace, chart.manifest())
             except Conflict:
                 continue  # created meanwhile: update it instead
-            return f"{where} created: " + ", ".join(f"{k} {v}" for k, v in chart.spec.items())
+            created = ", ".join(f"{k} {_shown(v)}" for k, v in _flat(chart.spec).items())
+            return f"{where} created: {created}"
         update = chart_update(live, chart.spec)
         kept = (
             "; kept as changed at runtime (the chart's value did not change): "

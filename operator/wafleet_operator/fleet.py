@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wafleet.kube.handoff import Handoff
 from wafleet_operator.planner import (
     ShardPolicy,
     choose_shard,
@@ -25,6 +26,14 @@ class AccountInfo:
     created: str  # metadata.creationTimestamp (RFC 3339 sorts as text)
     shard: int | None
     deleting: bool = False
+    phase: str | None = None  # status.phase, as the connector (or the operator) wrote it
+    move_to: str | None = None  # the wafleet.io/move-to annotation, as written
+    handoff: Handoff | None = None  # the open move (wafleet.io/handoff)
+
+    @property
+    def moving(self) -> bool:
+        """A move is asked for or open: planners leave the account alone meanwhile."""
+        return self.move_to is not None or self.handoff is not None
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class Fleet:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self._recent: dict[str, int] = {}
+        self._reserved: dict[str, int] = {}  # moves opened here: account -> target
 
     def placements(self, index: Iterable[AccountInfo]) -> dict[str, int]:
         """Shards by account: the index's view, plus own writes it does not show yet.
@@ -73,17 +83,46 @@ class Fleet:
         """
         placed = {a.name: a.shard for a in index if a.shard is not None}
         for name, shard in list(self._recent.items()):
-            if name in placed:
+            if placed.get(name) == shard:
                 del self._recent[name]  # the index has caught up
             else:
                 placed[name] = shard
         return placed
 
+    def reserved(self, index: Iterable[AccountInfo]) -> dict[str, int]:
+        """Moves opened here that the index does not show yet: account -> target. A move
+        holds room on its target from the moment it opens."""
+        shown = {a.name for a in index if a.handoff is not None}
+        for name in [n for n in self._reserved if n in shown]:
+            del self._reserved[name]  # the index shows the handoff now
+        return dict(self._reserved)
+
+    def loads(self, index: Iterable[AccountInfo]) -> dict[int, int]:
+        """Accounts per shard, counting each open move on its target too (room is held
+        there) and on its source until it is relabelled."""
+        everyone = list(index)
+        loads = shard_loads(self.placements(everyone).values())
+        for account in everyone:
+            handoff = account.handoff
+            if handoff is not None and not account.deleting and not handoff.relabelled:
+                loads[handoff.target] = loads.get(handoff.target, 0) + 1
+        for target in self.reserved(everyone).values():
+            loads[target] = loads.get(target, 0) + 1
+        return loads
+
     def record(self, name: str, shard: int) -> None:
         self._recent[name] = shard
 
+    def reserve(self, name: str, target: int) -> None:
+        self._reserved[name] = target
+
+    def release(self, name: str) -> None:
+        """The account's move closed or was cancelled."""
+        self._reserved.pop(name, None)
+
     def forget(self, name: str) -> None:
         self._recent.pop(name, None)
+        self._reserved.pop(name, None)
 
     def decide(
         self,
@@ -91,9 +130,11 @@ class Fleet:
         index: Iterable[AccountInfo],
         replicas: int,
         policy: ShardPolicy,
+        excluded: Iterable[int] = (),
     ) -> Decision:
         """Where ``account`` (from the event's body) goes, given the index of all accounts
-        and the policy in effect now (it can change between two decisions)."""
+        and the policy in effect now (it can change between two decisions). ``excluded``:
+        shards that take no new account (draining, or dead)."""
         if account.shard is not None:
             return Keep(account.shard)  # sticky: the common case, every status event
         everyone = list(index)
@@ -106,10 +147,11 @@ class Fleet:
         owner = first_claimant(claims)
         if owner is not None and owner != account.name:
             return DuplicatePhone(owner)
-        shard = choose_shard(shard_loads(placed.values()), replicas, policy)
+        shard = choose_shard(self.loads(everyone), replicas, policy, excluded)
         if shard is None:
             return NoCapacity(no_capacity_message(policy))
         return Assign(shard)
 
     def desired_replicas(self, accounts: Iterable[AccountInfo], policy: ShardPolicy) -> int:
-        return desired_replicas(shard_loads(self.placements(accounts).values()), policy)
+        """Enough shards for every placed account and every move's target."""
+        return desired_replicas(self.loads(accounts), policy)

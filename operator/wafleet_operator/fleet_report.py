@@ -22,6 +22,8 @@ from wafleet_operator.fleet_status import (
     fleet_status,
     lease_view,
 )
+from wafleet_operator.move_planner import draining
+from wafleet_operator.mover import view_of
 from wafleet_operator.policy import FLEETS, FleetInfo, governing, resolve
 from wafleet_operator.reporter import changed
 
@@ -36,7 +38,8 @@ async def report(state: OperatorState, indexes: Indexes, now: datetime | None = 
     own = state.config.connector_statefulset
     fleet, duplicates = governing(fleets_of(state, indexes))
     if fleet is not None:
-        resolved = resolve(fleet.spec, state.config.policy, state.config.shard_limit)
+        config = state.config
+        resolved = resolve(fleet.spec, config.policy, config.shard_limit, config.mobility)
         accounts = list(values(indexes.accounts))
         placements = state.fleet.placements(accounts)
         sts = statefulset(state, indexes.statefulsets)
@@ -56,6 +59,7 @@ async def report(state: OperatorState, indexes: Indexes, now: datetime | None = 
             leases=leases,
             statefulset=own,
             now=now,
+            draining=draining(view_of(state, indexes)),
         )
         await _write(state, fleet, status)
     for duplicate in duplicates:

@@ -4,6 +4,10 @@
 reporter (fleet_report.py) writes it only when it differs from the status the object
 shows. Conditions keep their lastTransitionTime while their status
 stays the same, so an unchanged fleet computes an identical status and is not written.
+
+Moves (docs/design/mobility.md) are read off the accounts: one row per account with a
+``wafleet.io/move-to`` or an open ``wafleet.io/handoff``; the shards that drain are the
+caller's (the move planner decides them), each shard row says whether it does.
 """
 
 from __future__ import annotations
@@ -15,13 +19,25 @@ from typing import Any
 
 from wafleet.core.models import iso
 from wafleet.kube.account_cr import lease_is_fresh, merge_conditions
+from wafleet.kube.handoff import parse_ordinal
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.planner import ShardPolicy, no_capacity_message, room, shard_loads
 from wafleet_operator.policy import FleetInfo, Resolved
 
 Obj = dict[str, Any]
 MESSAGE_MAX = 1024
-FLEET_FIELDS = ("accounts", "pending", "replicas", "policy", "shards")
+MOVES_MAX = 1000  # rows of status.moves (the CRD's maxItems); movesInProgress counts all
+REASON_MAX = 64
+FLEET_FIELDS = (
+    "accounts",
+    "pending",
+    "replicas",
+    "policy",
+    "shards",
+    "moves",
+    "movesInProgress",
+    "draining",
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,10 @@ def shard_rows(
     replicas: int,
     policy: ShardPolicy,
     leases: Mapping[int, LeaseView],
+    draining: frozenset[int] = frozenset(),
 ) -> list[Obj]:
-    """One row per shard: every running one, and any occupied one beyond them."""
+    """One row per shard: every running one, and any occupied one beyond them
+    (``draining``: the ordinals being emptied)."""
     count = max(replicas, max((o for o, n in loads.items() if n > 0), default=-1) + 1)
     rows = []
     for ordinal in range(count):
@@ -72,11 +90,59 @@ def shard_rows(
             "accounts": loads.get(ordinal, 0),
             "capacity": policy.sessions_per_shard if ordinal < policy.max_shards else 0,
             "leaseCurrent": lease.current,
+            "draining": ordinal in draining,
         }
         if lease.holder is not None:
             row["leaseHolder"] = lease.holder
         rows.append(row)
     return rows
+
+
+def _timestamp(text: str) -> str | None:
+    """An RFC 3339 time as written, or None (status.moves[].since is a date-time: a bad
+    one, say from a hand-edited annotation, would make the API server refuse the status)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return text if "T" in text and parsed.tzinfo is not None else None
+
+
+def move_rows(
+    accounts: Iterable[AccountInfo], placements: Mapping[str, int]
+) -> tuple[list[Obj], int]:
+    """The moves in progress, by account (at most MOVES_MAX rows), and how many there are.
+
+    An open handoff gives its source, target, reason and opening time; its step is
+    ``Opened`` until the operator relabels the account onto the target (a generation in
+    the handoff), then ``Restoring``. A ``move-to`` the operator has not opened yet is
+    ``Opened`` too, from the account's shard to the ordinal asked (if it is one)."""
+    rows: dict[str, Obj] = {}
+    for account in accounts:
+        if account.name in rows or not account.moving:
+            continue
+        handoff = account.handoff
+        row: Obj = {"account": account.name}
+        if handoff is not None:
+            # What the CRD refuses is left out (a hand-edited annotation must not block the
+            # whole status): a negative ordinal, a long reason, a time that is not one.
+            ends = {"from": handoff.source, "to": handoff.target}
+            row |= {key: ordinal for key, ordinal in ends.items() if ordinal >= 0}
+            row["reason"] = handoff.reason[:REASON_MAX]
+            if (since := _timestamp(handoff.at)) is not None:
+                row["since"] = since
+            row["step"] = "Restoring" if handoff.relabelled else "Opened"
+        else:
+            source = placements.get(account.name, account.shard)
+            target = parse_ordinal(account.move_to or "")
+            if source is not None:
+                row["from"] = source
+            if target is not None:
+                row["to"] = target
+            row |= {"reason": "requested", "step": "Opened"}
+        rows[account.name] = row
+    ordered = [rows[name] for name in sorted(rows)]
+    return ordered[:MOVES_MAX], len(ordered)
 
 
 def ready_condition(
@@ -170,21 +236,28 @@ def fleet_status(
     leases: Mapping[int, LeaseView],
     statefulset: str,
     now: datetime,
+    draining: frozenset[int] = frozenset(),
 ) -> Obj:
     """The status of the fleet object that governs ``statefulset`` (``shown``: the status
-    it shows now, whose conditions keep their lastTransitionTime while unchanged)."""
+    it shows now, whose conditions keep their lastTransitionTime while unchanged;
+    ``draining``: the shards being emptied). ``moves`` and ``draining`` are null when
+    there are none: the merge patch removes them (an empty cell in ``kubectl get -o wide``)."""
     everyone = list(accounts)
     loads = shard_loads(placements.values())
     pending = sum(1 for a in everyone if a.name not in placements and not a.deleting)
     running = 0 if replicas is None else replicas
     policy = resolved.policy
+    moves, moving = move_rows(everyone, placements)
     return {
         "observedGeneration": fleet.generation,
         "accounts": len({a.name for a in everyone} | set(placements)),
         "pending": pending,
         "replicas": running,
         "policy": resolved.as_status(),
-        "shards": shard_rows(loads, running, policy, leases),
+        "shards": shard_rows(loads, running, policy, leases, draining),
+        "moves": moves or None,
+        "movesInProgress": moving,
+        "draining": sorted(draining) or None,
         "conditions": _conditions(
             fleet,
             shown,

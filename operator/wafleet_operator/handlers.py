@@ -15,7 +15,8 @@ import kopf
 
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet.kube.client import KubeError
-from wafleet_operator import actions, fleet_report, liveness, policy
+from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff
+from wafleet_operator import actions, fleet_report, liveness, mover, moves, policy
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.readiness import READINESS
 from wafleet_operator.settings import OperatorSettings
@@ -68,16 +69,26 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -
 
     state.reporter.start(report_fleet)
 
+    async def plan_moves() -> None:
+        if READINESS.status().ready:
+            await mover.run_planners(state, indexes)
+
+    state.mover.start(plan_moves)
+
 
 @kopf.on.cleanup(id="disconnect")
 async def disconnect(memo: Any, **_: Any) -> None:
+    await memo.state.mover.stop()
     await memo.state.reporter.stop()
     await memo.state.kube.close()
 
 
 @kopf.index(GROUP, VERSION, PLURAL, id="accounts")
-def accounts(name: str, meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str, AccountInfo]:
+def accounts(
+    name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[str, AccountInfo]:
     shard = meta.labels.get(SHARD_LABEL)
+    phase = status.get("phase")
     return {
         name: AccountInfo(
             name=name,
@@ -85,6 +96,9 @@ def accounts(name: str, meta: kopf.Meta, spec: kopf.Spec, **_: Any) -> dict[str,
             created=str(meta.get("creationTimestamp", "")),
             shard=int(shard) if shard is not None and shard.isdigit() else None,
             deleting=meta.get("deletionTimestamp") is not None,
+            phase=phase if isinstance(phase, str) else None,
+            move_to=meta.annotations.get(MOVE_TO_ANNOTATION),
+            handoff=Handoff.parse(meta.annotations.get(HANDOFF_ANNOTATION)),
         )
     }
 
@@ -145,7 +159,9 @@ async def place(
         return
     if body.get("metadata", {}).get("deletionTimestamp"):
         return
-    await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
+    indexes = actions.Indexes.of(kwargs)
+    await actions.reconcile(memo.state, body, indexes, lambda: mover.excluded(memo.state, indexes))
+    await moves.step(memo.state, body, indexes)
 
 
 @kopf.timer(
@@ -157,8 +173,21 @@ async def retry_pending(
     **kwargs: Any,
 ) -> None:
     """Accounts refused for capacity or a duplicate phone get another look."""
+    indexes = actions.Indexes.of(kwargs)
     with api_paced():
-        await actions.reconcile(memo.state, body, actions.Indexes.of(kwargs))
+        await actions.reconcile(
+            memo.state, body, indexes, lambda: mover.excluded(memo.state, indexes)
+        )
+
+
+@kopf.timer(
+    GROUP, VERSION, PLURAL, id="moves", interval=2, annotations={HANDOFF_ANNOTATION: kopf.PRESENT}
+)
+async def move_timer(body: kopf.Body, memo: Any, **kwargs: Any) -> None:
+    """An open move whose source does not answer: fenced by its Lease after the timeout
+    (moves.py). The steps themselves follow the account's events."""
+    with api_paced():
+        await moves.step(memo.state, body, actions.Indexes.of(kwargs))
 
 
 @kopf.timer(

@@ -65,6 +65,7 @@ _NOT_RUNNING = {
     "PasskeyRequired",
     "Replaced",
     "Failed",
+    "Moving",  # the move's own state machine watches the shards' Leases
     None,
 }
 

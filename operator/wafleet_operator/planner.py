@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -35,23 +35,56 @@ class ShardPolicy:
         return self.sessions_per_shard * self.max_shards
 
 
+@dataclass(frozen=True)
+class MobilityPolicy:
+    """How sessions move between shards (docs/design/mobility.md): a WhatsAppFleet's
+    ``drain``, ``rebalance``, ``failover`` and ``moves`` over the operator's defaults."""
+
+    drain: frozenset[int] = field(default_factory=frozenset)  # ordinals to empty
+    rebalance: bool = False  # even out the shards when they differ by more than max_skew
+    max_skew: int = 2
+    consolidate: bool = True  # with rebalance: drain the highest shards the load fits without
+    failover: bool = False  # move a dead shard's accounts once its Lease stayed expired
+    failover_after: float = 120.0  # seconds its Lease may stay expired first
+    concurrency: int = 5  # moves at a time, planned ones (a person's are never held back)
+    move_timeout: float = 30.0  # seconds a source has to let a session go before fencing
+
+    def __post_init__(self) -> None:
+        if self.max_skew < 1:
+            raise ValueError("rebalance.maxSkew must be at least 1")
+        if self.concurrency < 1:
+            raise ValueError("moves.concurrency must be at least 1")
+        if self.failover_after <= 0 or self.move_timeout <= 0:
+            raise ValueError("failover.after and moves.timeout must be above 0")
+
+
 def shard_loads(placements: Iterable[int]) -> dict[int, int]:
     """How many accounts each shard holds, from the shards of all assigned accounts."""
     return dict(Counter(placements))
 
 
-def choose_shard(loads: Mapping[int, int], replicas: int, policy: ShardPolicy) -> int | None:
-    """The shard for a new account, or None when every allowed shard is full."""
+def choose_shard(
+    loads: Mapping[int, int],
+    replicas: int,
+    policy: ShardPolicy,
+    excluded: Iterable[int] = (),
+) -> int | None:
+    """The shard for a new account (or one that moves), or None when every allowed shard
+    is full. ``excluded``: shards that take nobody (draining, dead, the move's source)."""
+    skip = set(excluded)
     running = max(replicas, policy.min_shards, max(loads, default=-1) + 1)
     running = min(running, policy.max_shards)
     with_room = [
         (loads.get(ordinal, 0), ordinal)
         for ordinal in range(running)
-        if loads.get(ordinal, 0) < policy.sessions_per_shard
+        if loads.get(ordinal, 0) < policy.sessions_per_shard and ordinal not in skip
     ]
     if with_room:
         return min(with_room)[1]
-    return running if running < policy.max_shards else None
+    for ordinal in range(running, policy.max_shards):  # open the next shard that may take one
+        if ordinal not in skip:
+            return ordinal
+    return None
 
 
 def desired_replicas(loads: Mapping[int, int], policy: ShardPolicy) -> int:

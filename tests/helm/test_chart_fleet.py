@@ -1,9 +1,13 @@
 """The chart's WhatsAppFleet object: the operator pod's init container creates it from
 sharding.* (helm cannot render a custom resource whose CRD the same release installs), so
 the object is the one that environment describes, validated against the rendered CRD;
-fleet.* and sharding.shardLimit values, their schema, and the Roles that follow them."""
+fleet.* and sharding.shardLimit values, their schema, and the Roles that follow them; the
+mobility values (sharding.drain, .rebalance, .failover, .moves) into the object and into
+the operator's defaults."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from helm.chartkit import (
@@ -17,11 +21,19 @@ from helm.chartkit import (
     values_file,
 )
 
-from wafleet_operator.bootstrap import APPLIED_ANNOTATION, ChartFleet
+from wafleet_operator.bootstrap import APPLIED_ANNOTATION, ChartFleet, chart_update
+from wafleet_operator.planner import MobilityPolicy
+from wafleet_operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.helm
 
 FLEETS = "whatsappfleets"
+MOBILITY = {
+    "drain": [],
+    "rebalance": {"enabled": False, "maxSkew": 2, "consolidate": True},
+    "failover": {"enabled": False, "after": "2m"},
+    "moves": {"concurrency": 5, "timeout": "30s"},
+}
 
 
 def init_env(out: Rendered, release: str = "wafleet") -> dict[str, str]:
@@ -66,6 +78,7 @@ def test_the_fleet_object_takes_its_spec_from_sharding(chart: HelmChart) -> None
         "sessionsPerShard": 30,
         "minShards": 2,
         "maxShards": 12,
+        **MOBILITY,
     }
     assert APPLIED_ANNOTATION in fleet["metadata"]["annotations"]
     crds = out.of_kind("CustomResourceDefinition")
@@ -168,3 +181,112 @@ def test_the_schema_refuses_bad_fleet_values(
     chart: HelmChart, sets: list[str], message: str
 ) -> None:
     assert message in chart.refusal(sets=sets)
+
+
+# --- how sessions move: drain, rebalance, failover, moves ---------------------------------
+
+MOVING = [
+    "sharding.drain={2,3}",
+    "sharding.rebalance.enabled=true",
+    "sharding.rebalance.maxSkew=4",
+    "sharding.rebalance.consolidate=false",
+    "sharding.failover.enabled=true",
+    "sharding.failover.after=90s",
+    "sharding.moves.concurrency=10",
+    "sharding.moves.timeout=1m",
+]
+
+
+def test_the_mobility_values_fill_the_fleet_and_the_operators_defaults(chart: HelmChart) -> None:
+    out = chart.render(values_file("firestore"), sets=MOVING)
+    fleet = fleet_object(out)
+    assert {key: fleet["spec"][key] for key in MOBILITY} == {
+        "drain": [2, 3],
+        "rebalance": {"enabled": True, "maxSkew": 4, "consolidate": False},
+        "failover": {"enabled": True, "after": "90s"},
+        "moves": {"concurrency": 10, "timeout": "1m"},
+    }
+    crds = out.of_kind("CustomResourceDefinition")
+    for version in claimed_versions():
+        errors = validate([fleet], version, crds)
+        assert not errors, "\n".join(errors)
+    env = operator_env(out)
+    assert env["WAFLEET_DRAIN"] == "[2,3]"
+    assert (env["WAFLEET_FAILOVER_AFTER"], env["WAFLEET_MOVE_TIMEOUT"]) == ("90s", "1m")
+    settings = OperatorSettings.from_env({**env, "WAFLEET_NAMESPACE": NAMESPACE})
+    assert settings.mobility == MobilityPolicy(
+        drain=frozenset({2, 3}),
+        rebalance=True,
+        max_skew=4,
+        consolidate=False,
+        failover=True,
+        failover_after=90.0,
+        concurrency=10,
+        move_timeout=60.0,
+    )
+
+
+def test_the_default_mobility_values_are_the_operators_own_defaults(chart: HelmChart) -> None:
+    for out in (chart.render(), chart.render(values_file("firestore"))):
+        env = {**operator_env(out), "WAFLEET_NAMESPACE": NAMESPACE}
+        assert OperatorSettings.from_env(env).mobility == MobilityPolicy()
+        assert {key: fleet_object(out)["spec"][key] for key in MOBILITY} == MOBILITY
+    without = chart.render(sets=["fleet.create=false"])
+    assert "WAFLEET_REBALANCE" in operator_env(without)  # the defaults, with no object
+    assert "WAFLEET_REBALANCE" not in init_env(without)
+
+
+def test_an_upgrade_writes_only_the_mobility_fields_the_chart_changed(chart: HelmChart) -> None:
+    before = fleet_object(chart.render(values_file("firestore")))
+    # kubectl patch waf: a runtime drain and skew, which the next upgrade leaves alone
+    live = {
+        "metadata": {**before["metadata"], "resourceVersion": "9"},
+        "spec": {
+            **before["spec"],
+            "drain": [1],
+            "rebalance": {**MOBILITY["rebalance"], "maxSkew": 6},
+        },
+    }
+    upgrade = chart.render(values_file("firestore"), sets=["sharding.rebalance.enabled=true"])
+    update = chart_update(live, fleet_object(upgrade)["spec"])
+    assert update.patch is not None
+    assert update.patch["spec"] == {"rebalance": {"enabled": True}}  # a merge patch: one field
+    assert update.kept == {"drain": ([1], []), "rebalance.maxSkew": (6, 2)}
+    # An object the previous chart made (no mobility fields) gets them on the upgrade.
+    old_spec = {key: value for key, value in before["spec"].items() if key not in MOBILITY}
+    old = {"metadata": {"resourceVersion": "3", "annotations": {}}, "spec": old_spec}
+    old["metadata"]["annotations"][APPLIED_ANNOTATION] = json.dumps(old_spec)
+    first = chart_update(old, before["spec"])
+    assert first.patch is not None and first.patch["spec"] == MOBILITY
+
+
+def test_sqlite_refuses_values_that_move_sessions(chart: HelmChart) -> None:
+    for values in (
+        ["sharding.rebalance.enabled=true"],
+        ["sharding.failover.enabled=true"],
+        ["sharding.drain={1}"],
+    ):
+        error = chart.refusal(sets=values)
+        assert "move sessions between shards, which needs store: firestore" in error, error
+    chart.render(sets=["sharding.rebalance.consolidate=false", "sharding.moves.concurrency=2"])
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["sharding.drain={1000}"], "at '/sharding/drain/0': maximum"),
+        (["sharding.drain={1,1}"], "at '/sharding/drain'"),
+        (["sharding.rebalance.maxSkew=0"], "at '/sharding/rebalance/maxSkew': minimum"),
+        (["sharding.rebalance.enabled=maybe"], "at '/sharding/rebalance/enabled'"),
+        (["sharding.rebalance.skew=1"], "at '/sharding/rebalance'"),
+        (["sharding.failover.after=2d"], "at '/sharding/failover/after'"),
+        (["sharding.failover.after=0s"], "at '/sharding/failover/after'"),
+        (["sharding.moves.concurrency=101"], "at '/sharding/moves/concurrency': maximum"),
+        (["sharding.moves.timeout=30"], "at '/sharding/moves/timeout'"),
+    ],
+)
+def test_the_schema_refuses_bad_mobility_values(
+    chart: HelmChart, sets: list[str], message: str
+) -> None:
+    error = chart.refusal(values_file("firestore"), sets=sets)
+    assert message in error, error

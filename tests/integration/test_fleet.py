@@ -165,6 +165,7 @@ def test_the_chart_creates_the_fleet_and_its_status_shows_each_shard(cluster: Cl
             "capacity": 2,
             "leaseHolder": f"{STATEFULSET}-0",
             "leaseCurrent": True,
+            "draining": False,
         },
         {
             "ordinal": 1,
@@ -172,6 +173,7 @@ def test_the_chart_creates_the_fleet_and_its_status_shows_each_shard(cluster: Cl
             "capacity": 2,
             "leaseHolder": f"{STATEFULSET}-1",
             "leaseCurrent": True,
+            "draining": False,
         },
     ]
     found = {c["type"]: c for c in current["conditions"]}
@@ -180,11 +182,19 @@ def test_the_chart_creates_the_fleet_and_its_status_shows_each_shard(cluster: Cl
     assert found["PolicyApplied"]["status"] == "True"
 
     table = cluster.kubectl("get", "waf", "-n", NAMESPACE).stdout.splitlines()
-    assert table[0].split() == ["NAME", "ACCOUNTS", "SHARDS", "PENDING", "READY", "AGE"]
-    assert table[1].split()[:5] == [FLEET, "3", "2", "0", "True"]
+    assert table[0].split() == ["NAME", "ACCOUNTS", "SHARDS", "PENDING", "READY", "MOVING", "AGE"]
+    assert table[1].split()[:6] == [FLEET, "3", "2", "0", "True", "0"]
     wide = cluster.kubectl("get", "waf", "-n", NAMESPACE, "-o", "wide").stdout.splitlines()
-    assert wide[0].split()[5:] == ["CAPACITY", "PER-SHARD", "MAX-SHARDS", "STATEFULSET", "AGE"]
-    assert wide[1].split()[5:9] == ["True", "2", "3", STATEFULSET]
+    assert wide[0].split()[5:] == [
+        "MOVING",
+        "CAPACITY",
+        "PER-SHARD",
+        "MAX-SHARDS",
+        "DRAINING",
+        "STATEFULSET",
+        "AGE",
+    ]
+    assert wide[1].split()[5:10] == ["0", "True", "2", "3", STATEFULSET]  # no DRAINING cell
     everything = cluster.kubectl("get", "wafleet", "-n", NAMESPACE, "-o", "name").stdout
     assert f"whatsappfleet.wafleet.io/{FLEET}" in everything  # the wafleet category
     assert "whatsappaccount.wafleet.io/fleet-a0" in everything

@@ -177,11 +177,19 @@ def test_get_waf_and_change_the_policy(kubectl: Kubectl) -> None:
         merge = {"Content-Type": "application/merge-patch+json"}
         assert http.patch(url, json={"status": status}, headers=merge).status_code == 200
     lines = kubectl.ok("get", "waf", "-n", NAMESPACE).splitlines()
-    assert lines[0].split() == ["NAME", "ACCOUNTS", "SHARDS", "PENDING", "READY", "AGE"]
+    assert lines[0].split() == ["NAME", "ACCOUNTS", "SHARDS", "PENDING", "READY", "MOVING", "AGE"]
     assert lines[1].split()[:5] == ["wafleet", "52", "3", "0", "True"]
     wide = kubectl.ok("get", "waf", "-n", NAMESPACE, "-o", "wide").splitlines()
-    assert wide[0].split()[5:] == ["CAPACITY", "PER-SHARD", "MAX-SHARDS", "STATEFULSET", "AGE"]
-    assert wide[1].split()[5:9] == ["True", "25", "20", "wafleet-connector"]
+    assert wide[0].split()[5:] == [
+        "MOVING",
+        "CAPACITY",
+        "PER-SHARD",
+        "MAX-SHARDS",
+        "DRAINING",
+        "STATEFULSET",
+        "AGE",
+    ]
+    assert wide[1].split()[5:9] == ["True", "25", "20", "wafleet-connector"]  # no moves status
     spec = json.dumps({"spec": {"maxShards": 30}})
     out = kubectl.ok("patch", "waf", "wafleet", "-n", NAMESPACE, "--type", "merge", "-p", spec)
     assert out.strip() == f"{FLEETS}/wafleet patched"

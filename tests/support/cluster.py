@@ -209,6 +209,7 @@ class Cluster:
     max_shards: int = 20
     cleanup_timeout: float = 5
     extra_env: dict[str, str] = field(default_factory=dict)  # for the API and the connectors
+    operator_env: dict[str, str] = field(default_factory=dict)  # more for the operator
     api: Any = None  # support.k8s.K8sApi
     sim: Proc | None = None
     operator: Proc | None = None
@@ -235,6 +236,7 @@ class Cluster:
             "WAFLEET_SESSIONS_PER_SHARD": str(self.sessions_per_shard),
             "WAFLEET_MAX_SHARDS": str(self.max_shards),
             "WAFLEET_CLEANUP_TIMEOUT": str(self.cleanup_timeout),
+            **self.operator_env,
         }
         command = [sys.executable, "-m", "kopf", "run", "-m", "wafleet_operator.handlers"]
         command += [
@@ -297,6 +299,12 @@ class Cluster:
             extra_env=self.extra_env,
         )
         self.follower.start()
+
+    def kill_operator(self) -> None:
+        """SIGKILL the operator and start it again, as its Deployment would."""
+        assert self.operator is not None
+        self.operator.stop(signal.SIGKILL)
+        self.operator.start()
 
     def stop(self) -> None:
         if self.follower is not None:

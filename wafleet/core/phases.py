@@ -19,6 +19,9 @@ class Phase(StrEnum):
     PASSKEY_REQUIRED = "PasskeyRequired"
     SUSPENDED = "Suspended"  # stopped on request, session kept
     REPLACED = "Replaced"  # another client took the session; waiting for a command
+    # Moving to another shard: the source lets the session go, the target takes it (written
+    # by the operator and the source, never by a runner; the target's runner starts Pending).
+    MOVING = "Moving"
     FAILED = "Failed"  # cannot run (e.g. unreadable session store); see the reason
 
 
@@ -58,11 +61,13 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.SUSPENDED: frozenset({Phase.CONNECTING, Phase.PENDING}),
     Phase.REPLACED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
     Phase.FAILED: frozenset({Phase.CONNECTING, Phase.SUSPENDED, Phase.PENDING}),
+    Phase.MOVING: frozenset({Phase.PENDING, Phase.CONNECTING, Phase.SUSPENDED}),
 }
 
 
 # Any phase may end in Failed: a runner that crashes says so instead of keeping a stale phase.
-ALLOWED = {phase: targets | {Phase.FAILED} for phase, targets in ALLOWED.items()}
+# Any phase may be Moving: a move to another shard is asked for whatever the account does.
+ALLOWED = {phase: targets | {Phase.FAILED, Phase.MOVING} for phase, targets in ALLOWED.items()}
 
 
 class IllegalTransition(RuntimeError):
@@ -94,6 +99,7 @@ LEGACY_STATUS: dict[Phase, str] = {
     Phase.SUSPENDED: "disconnected",
     Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
+    Phase.MOVING: "reconnecting",  # offline for seconds, back without a scan
 }
 
 # Which dashboard summary bucket each phase counts in.
@@ -110,6 +116,7 @@ SUMMARY_BUCKET: dict[Phase, str] = {
     Phase.SUSPENDED: "disconnected",
     Phase.REPLACED: "disconnected",
     Phase.FAILED: "disconnected",
+    Phase.MOVING: "connecting",
 }
 
 # The phases in which a person has to link the device (scan, type a code, or act first and

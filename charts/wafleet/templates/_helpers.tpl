@@ -200,6 +200,30 @@ Role names a shard Lease for each ordinal below it. With store: sqlite, 1.
 {{- end }}
 
 {{/*
+How sessions move between shards (sharding.drain, .rebalance, .failover, .moves): the
+operator's defaults, and the fleet object's spec that the bootstrap writes (same names).
+*/}}
+{{- define "wafleet.mobilityEnv" -}}
+{{- $sharding := .Values.sharding }}
+- name: WAFLEET_DRAIN
+  value: {{ $sharding.drain | toJson | quote }}
+- name: WAFLEET_REBALANCE
+  value: {{ $sharding.rebalance.enabled | quote }}
+- name: WAFLEET_REBALANCE_MAX_SKEW
+  value: {{ $sharding.rebalance.maxSkew | quote }}
+- name: WAFLEET_CONSOLIDATE
+  value: {{ $sharding.rebalance.consolidate | quote }}
+- name: WAFLEET_FAILOVER
+  value: {{ $sharding.failover.enabled | quote }}
+- name: WAFLEET_FAILOVER_AFTER
+  value: {{ $sharding.failover.after | quote }}
+- name: WAFLEET_MOVE_CONCURRENCY
+  value: {{ $sharding.moves.concurrency | quote }}
+- name: WAFLEET_MOVE_TIMEOUT
+  value: {{ $sharding.moves.timeout | quote }}
+{{- end }}
+
+{{/*
 The name of the chart's WhatsAppFleet object.
 */}}
 {{- define "wafleet.fleetName" -}}
@@ -288,6 +312,10 @@ Checks across values that the JSON schema cannot express; a failure names the va
 {{- end }}
 {{- if and (gt (int .Values.sharding.shardLimit) 0) (lt (int .Values.sharding.shardLimit) (int .Values.sharding.maxShards)) }}
 {{- fail (printf "sharding.shardLimit (%v) must be 0 or at least sharding.maxShards (%v)" .Values.sharding.shardLimit .Values.sharding.maxShards) }}
+{{- end }}
+{{- $sharding := .Values.sharding }}
+{{- if and (eq .Values.store "sqlite") (or $sharding.rebalance.enabled $sharding.failover.enabled (gt (len $sharding.drain) 0)) }}
+{{- fail "sharding.drain, sharding.rebalance.enabled and sharding.failover.enabled move sessions between shards, which needs store: firestore (and a sessionBackup key): with store: sqlite the whole fleet is one shard" }}
 {{- end }}
 {{- if lt (float64 .Values.config.backoffMax) (float64 .Values.config.backoffBase) }}
 {{- fail (printf "config.backoffMax (%v) must be at least config.backoffBase (%v)" .Values.config.backoffMax .Values.config.backoffBase) }}

@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from wafleet.backups.base import BackupTooOld
 from wafleet.core.phases import Phase
 from wafleet_connector.runner.context import (
     WAITING_PHASES,
@@ -166,14 +165,8 @@ class AccountRunner(SessionEvents, Unlinking):
     async def _restore(self) -> Next | None:
         """Bring the session back from its backup if the volume lacks it (a new volume)."""
         if self._fresh_link:
-            self.handed_over = None  # a new device was asked for: nothing to take over
             return None
         try:
-            if self.handed_over is not None:
-                await self.ctx.vault.restore_handed_over(
-                    self.spec.resource_name, self.session_path, self.handed_over
-                )
-                self.handed_over = None
             await self.ctx.vault.prepare(self.spec.resource_name, self.session_path)
         except RestoreRefused as exc:
             self._set(
@@ -181,15 +174,6 @@ class AccountRunner(SessionEvents, Unlinking):
                 reason=f"{exc}; the session was left as it was (regenerate-qr links anew)",
             )
             return Next.WAIT
-        except BackupTooOld as exc:
-            self._delay = self.ctx.backoff.delay(self._attempt)
-            self._attempt += 1
-            self._set(
-                Phase.RECONNECTING,
-                reason=f"waiting for the session handed over by its last shard ({exc}); "
-                f"next look in {self._delay:.1f} s",
-            )
-            return Next.RETRY
         except Exception as exc:
             self._delay = self.ctx.backoff.delay(self._attempt)
             self._attempt += 1

@@ -34,9 +34,6 @@ class RunnerState:
         self._qr_cycles = 0
         self._delay = 0.0
         self._fresh_link = False  # skip the restore: a person chose to link a new device
-        # The backup generation another shard handed the session over in: the first start
-        # restores it (replacing this volume's file); None once done, or for no handoff.
-        self.handed_over: int | None = None
         self._pairing_codes = 0  # pairing codes shown since the last regenerate/connect
         self._replaced_retried = False  # the one retry after a stream replaced is spent
         self._connected_since: float | None = None  # monotonic, while connected

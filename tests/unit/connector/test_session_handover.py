@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.shard import Shard, account, close_shard, open_shard
+from wafleet.backups.base import BackupTooOld
 from wafleet.backups.factory import open_backups
 from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
@@ -56,13 +57,14 @@ async def test_a_handed_over_session_resumes_on_the_next_shard_as_the_same_devic
         await a.wait_for("the first message", lambda: sim.summary()["pendingMessages"] == 0)
         [device] = sim.devices_of(spec.phone)
 
-        generation = await a.manager.hand_over(spec.id)
+        generation = await a.manager.hand_over(spec)
         assert spec.id not in a.manager.account_ids()  # the source runs nothing for it
         assert await inbound(a, spec.id) == ["before the move"]  # stored before letting go
         await sim.deliver(CONTACT, spec.phone, "during the move")  # waits at WhatsApp
 
         stale_session(b.data_dir / "sessions" / f"{spec.id}.db")
-        b.manager.ensure(spec, handed_over=generation)
+        assert await b.manager.take_over(spec, generation) == generation
+        b.manager.ensure(spec)
         await b.wait_phase(spec.id, Phase.CONNECTED)
         await b.wait_for(
             "the message sent during the move", lambda: sim.summary()["pendingMessages"] == 0
@@ -82,12 +84,9 @@ async def test_an_older_backup_is_never_started_from(tmp_path: Path) -> None:
     b = await shard(tmp_path, "b", sim)
     try:
         await a.link(spec)
-        generation = await a.manager.hand_over(spec.id)
-        b.manager.ensure(spec, handed_over=generation + 1)  # that generation is not there
-        await b.wait_phase(spec.id, Phase.RECONNECTING)
-        status = b.manager.status(spec.id)
-        assert status is not None
-        assert "waiting for the session handed over" in (status.reason or "")
+        generation = await a.manager.hand_over(spec)
+        with pytest.raises(BackupTooOld):  # that generation is not there: nothing placed
+            await b.manager.take_over(spec, generation + 1)
         assert not (b.data_dir / "sessions" / f"{spec.id}.db").exists()
         assert sim.summary()["live"] == 0  # nothing was started from the older backup
     finally:
@@ -102,7 +101,35 @@ async def test_without_backups_a_session_cannot_be_handed_over(tmp_path: Path) -
     try:
         await node.link(spec)
         with pytest.raises(RestoreRefused, match="only through its backup"):
-            await node.manager.hand_over(spec.id)
+            await node.manager.hand_over(spec)
         assert (node.data_dir / "sessions" / f"{spec.id}.db").exists()  # kept, not lost
     finally:
         await close_shard(node)
+
+
+async def test_a_fenced_source_hands_over_the_latest_backup_or_a_new_link(tmp_path: Path) -> None:
+    """Generation 0 (the source was fenced by its Lease, or had no session): the target
+    takes the latest backup; with none, it never starts from what its volume held from
+    an earlier stay: the file goes and the account links anew."""
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    linked, never = account(4), account(5)
+    a = await shard(tmp_path, "a", sim)
+    b = await shard(tmp_path, "b", sim)
+    try:
+        await a.link(linked)
+        [device] = sim.devices_of(linked.phone)
+        await a.manager.hand_over(linked)  # a backup exists, as the periodic ones leave
+        stale_session(b.data_dir / "sessions" / f"{linked.id}.db")
+        assert await b.manager.take_over(linked, 0) > 0
+        b.manager.ensure(linked)
+        await b.wait_phase(linked.id, Phase.CONNECTED)
+        assert sim.devices_of(linked.phone) == [device]
+
+        stale = b.data_dir / "sessions" / f"{never.id}.db"
+        stale_session(stale)
+        assert await b.manager.take_over(never, 0) == 0
+        assert not stale.exists()
+        assert sim.summary()["replacements"] == 0
+    finally:
+        await close_shard(a)
+        await close_shard(b)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from wafleet.kube.client import KubeError
+from wafleet.kube.handoff import Handoff
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.fleet_status import (
     LeaseView,
@@ -16,6 +17,7 @@ from wafleet_operator.fleet_status import (
     duplicate_status,
     fleet_status,
     lease_view,
+    move_rows,
     ready_condition,
     shard_rows,
 )
@@ -46,6 +48,7 @@ def status_of(
     shown: dict[str, Any] | None = None,
     now: datetime = NOW,
     spec: FleetSpec | None = None,
+    draining: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     placements = {a.name: a.shard for a in accounts if a.shard is not None}
     return fleet_status(
@@ -58,6 +61,7 @@ def status_of(
         leases=leases,
         statefulset=STS,
         now=now,
+        draining=draining,
     )
 
 
@@ -83,6 +87,7 @@ def test_a_healthy_fleet() -> None:
             "accounts": 2,
             "capacity": 2,
             "leaseCurrent": True,
+            "draining": False,
             "leaseHolder": f"{STS}-0",
         },
         {
@@ -90,9 +95,12 @@ def test_a_healthy_fleet() -> None:
             "accounts": 1,
             "capacity": 2,
             "leaseCurrent": True,
+            "draining": False,
             "leaseHolder": f"{STS}-1",
         },
     ]
+    # Nothing moves: moves and draining are null (the merge patch removes them).
+    assert (status["moves"], status["movesInProgress"], status["draining"]) == (None, 0, None)
     found = conditions(status)
     assert [c["type"] for c in status["conditions"]] == [
         "Ready",
@@ -195,6 +203,8 @@ def test_an_unchanged_fleet_computes_the_status_it_shows() -> None:
 def test_a_duplicate_fleet_is_told_and_cleared_of_fleet_fields() -> None:
     status = duplicate_status(fleet(), {}, "wafleet", STS, NOW)
     assert status["accounts"] is None and status["shards"] is None  # removed by the merge patch
+    assert status["moves"] is None and status["movesInProgress"] is None
+    assert status["draining"] is None
     ready = conditions(status)["Ready"]
     assert (ready["status"], ready["reason"]) == ("False", "Duplicate")
     assert ready["message"].startswith(
@@ -251,3 +261,115 @@ async def test_the_report_loop_runs_on_a_kick_and_survives_a_failed_round() -> N
 async def _until(probe: Callable[[], bool]) -> None:
     while not probe():
         await asyncio.sleep(0.01)
+
+
+# --- moves and draining shards -------------------------------------------------------------
+
+OPENED = "2026-12-01T11:58:00Z"
+
+
+def moving(
+    n: int,
+    shard: int | None,
+    move_to: str | None = None,
+    handoff: Handoff | None = None,
+) -> AccountInfo:
+    return AccountInfo(
+        f"wa-{n}",
+        f"+4071200000{n}",
+        "2026-01-01T00:00:00Z",
+        shard,
+        phase="Connected",
+        move_to=move_to,
+        handoff=handoff,
+    )
+
+
+def test_draining_shards_are_marked_and_listed() -> None:
+    rows = shard_rows({0: 1, 1: 2, 2: 1}, 3, POLICY, {0: UP}, frozenset({2, 7}))
+    assert [(r["ordinal"], r["draining"]) for r in rows] == [(0, False), (1, False), (2, True)]
+    accounts = [account(1, 0), account(2, 2)]
+    status = status_of(accounts, 3, {0: UP}, draining=frozenset({2, 1}))
+    assert status["draining"] == [1, 2]  # sorted; a shard without a row still drains
+    assert [r["draining"] for r in status["shards"]] == [False, True, True]
+
+
+def test_moves_in_progress_are_listed_by_account() -> None:
+    opened = Handoff("m1", 0, 1, OPENED, reason="drain")
+    relabelled = Handoff("m2", 2, 0, OPENED, generation=7, reason="failover")
+    accounts = [
+        moving(3, 0, handoff=relabelled),  # relabelled: already labelled for its target
+        moving(1, 0, handoff=opened),
+        moving(2, 0, move_to="2"),  # asked for, not opened yet
+        moving(4, 1, move_to="the big one"),  # not an ordinal: the operator says so elsewhere
+        account(5, 0),  # not moving
+    ]
+    status = status_of(accounts, 3, {0: UP})
+    assert status["moves"] == [
+        {
+            "account": "wa-1",
+            "from": 0,
+            "to": 1,
+            "reason": "drain",
+            "since": OPENED,
+            "step": "Opened",
+        },
+        {"account": "wa-2", "from": 0, "to": 2, "reason": "requested", "step": "Opened"},
+        {
+            "account": "wa-3",
+            "from": 2,
+            "to": 0,
+            "reason": "failover",
+            "since": OPENED,
+            "step": "Restoring",
+        },
+        {"account": "wa-4", "from": 1, "reason": "requested", "step": "Opened"},
+    ]
+    assert status["movesInProgress"] == 4
+
+
+def test_move_rows_take_the_placement_and_stop_at_a_thousand() -> None:
+    unplaced = moving(1, None, move_to="1")
+    assert move_rows([unplaced], {"wa-1": 2}) == (
+        [{"account": "wa-1", "from": 2, "to": 1, "reason": "requested", "step": "Opened"}],
+        1,
+    )
+    assert move_rows([unplaced], {})[0] == [
+        {"account": "wa-1", "to": 1, "reason": "requested", "step": "Opened"}
+    ]
+    for at in ("", "yesterday", "2026-12-01", "2026-12-01T12:00:00"):  # no time, or no zone
+        undated = Handoff("m", 0, 1, at)
+        assert "since" not in move_rows([moving(1, 0, handoff=undated)], {})[0][0], at
+    odd = Handoff("m", -1, 2, OPENED, reason="r" * 100)
+    assert move_rows([moving(1, 0, handoff=odd)], {})[0][0] == {
+        "account": "wa-1",
+        "to": 2,
+        "reason": "r" * 64,
+        "since": OPENED,
+        "step": "Opened",
+    }
+    dated = Handoff("m", 0, 1, "2026-12-01T12:00:00.123+02:00")
+    assert move_rows([moving(1, 0, handoff=dated)], {})[0][0]["since"] == dated.at
+    many = [moving(n, 0, move_to="1") for n in range(1200)]
+    rows, count = move_rows([*many, many[0]], {})  # the same account twice counts once
+    assert (len(rows), count) == (1000, 1200)
+    assert rows[0]["account"] == "wa-0" and rows == sorted(rows, key=lambda r: r["account"])
+
+
+def test_a_move_changes_the_status_and_its_end_clears_it() -> None:
+    still = [account(1, 0)]
+    first = status_of(still, 1, {0: UP})
+    asked = status_of([moving(1, 0, move_to="1")], 1, {0: UP}, shown=first)
+    assert changed(first, asked)
+    done = status_of(still, 1, {0: UP}, shown=asked)
+    assert done["moves"] is None and done["movesInProgress"] == 0
+    assert changed(asked, done)  # null removes the rows
+
+
+def test_the_policy_condition_names_what_moves() -> None:
+    spec = FleetSpec(drain=frozenset({2}), failover=True, failover_after=90.0)
+    applied = conditions(status_of([], 1, {}, spec=spec))["PolicyApplied"]
+    assert applied["status"] == "True"
+    assert applied["message"].endswith(
+        "drain [2] (fleet), failover after 90 s (fleet), moves 5 at a time, timeout 30 s"
+    )

@@ -1,0 +1,155 @@
+"""The planned moves, on the API: drain, consolidation, rebalance and failover.
+
+A loop of the operator (like the fleet status report, and for the same reason: a kopf
+timer on the fleet object would put kopf's finalizer on it) runs the planners of
+move_planner.py over the indexes every few seconds. A planned move is asked for as a
+person asks for one, with the ``wafleet.io/move-to`` annotation (and its reason in
+``wafleet.io/move-reason``); moves.py takes it from there. Failover does not ask: the
+dead shard cannot hand anything over, so the account is relabelled at once with
+generation 0 and its new shard restores the latest backup.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from wafleet.core.models import iso, parse_iso
+from wafleet.kube.account_cr import shard_lease_name
+from wafleet.kube.client import ACCOUNTS, Conflict, NotFound
+from wafleet.kube.handoff import (
+    MOVE_REASON_ANNOTATION,
+    MOVE_TO_ANNOTATION,
+    Handoff,
+    handoff_of,
+    move_to_of,
+)
+from wafleet_operator import moves
+from wafleet_operator.actions import Indexes, OperatorState, policy_now, statefulset, values
+from wafleet_operator.move_planner import FleetView, MoveRequest, draining, failover, plan
+
+logger = logging.getLogger(__name__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def stamp() -> str:
+    return iso(now()) or ""
+
+
+def dead_shards(state: OperatorState, indexes: Indexes, after: float) -> frozenset[int]:
+    """Shards whose Lease expired more than ``after`` seconds ago (a shard with no Lease
+    yet is starting, not dead)."""
+    own = state.config.connector_statefulset
+    occupied = {a.shard for a in values(indexes.accounts) if a.shard is not None}
+    dead = set()
+    for ordinal in occupied:
+        lease = next(iter(indexes.leases.get(shard_lease_name(own, ordinal), [])), None)
+        if lease is None:
+            continue
+        renewed = parse_iso(lease.get("renewTime"))
+        duration = lease.get("leaseDurationSeconds")
+        if renewed is None or not isinstance(duration, int):
+            continue
+        expired_at = renewed + timedelta(seconds=duration)
+        if (now() - expired_at).total_seconds() > after:
+            dead.add(ordinal)
+    return frozenset(dead)
+
+
+def view_of(state: OperatorState, indexes: Indexes) -> FleetView:
+    resolved = policy_now(state, indexes)
+    mobility = resolved.mobility
+    sts = statefulset(state, indexes.statefulsets)
+    replicas = 0 if sts is None else int(sts["replicas"])
+    if state.scaled_to is not None:
+        replicas = state.scaled_to
+    dead = dead_shards(state, indexes, mobility.failover_after) if mobility.failover else None
+    return FleetView(
+        accounts=list(values(indexes.accounts)),
+        replicas=replicas,
+        policy=resolved.policy,
+        mobility=mobility,
+        dead=dead or frozenset(),
+    )
+
+
+def excluded(state: OperatorState, indexes: Indexes) -> frozenset[int]:
+    """Shards that take no new account: draining ones, and dead ones (with failover)."""
+    view = view_of(state, indexes)
+    return draining(view) | view.dead
+
+
+async def run_planners(state: OperatorState, indexes: Indexes) -> None:
+    """One round: fail over dead shards, then ask for the paced planned moves."""
+    view = view_of(state, indexes)
+    async with state.fleet.lock:
+        for request in failover(view):
+            await _fail_over(state, request)
+    for request in plan(view):
+        await _ask(state, request)
+
+
+async def _ask(state: OperatorState, request: MoveRequest) -> None:
+    """Write the move-to annotation, unless the account changed since the index saw it."""
+    namespace = state.config.namespace
+    try:
+        body = await state.kube.get(ACCOUNTS, namespace, request.name)
+    except NotFound:
+        return
+    meta = body["metadata"]
+    current = (meta.get("labels") or {}).get("wafleet.io/shard")
+    if move_to_of(body) is not None or handoff_of(body) is not None:
+        return  # a move is asked for already (a person's, or an earlier round's)
+    if current != str(request.source) or meta.get("deletionTimestamp"):
+        return
+    patch = {
+        "metadata": {
+            "annotations": {
+                MOVE_TO_ANNOTATION: str(request.target),
+                MOVE_REASON_ANNOTATION: request.reason,
+            },
+            "resourceVersion": meta["resourceVersion"],
+        }
+    }
+    try:
+        await state.kube.patch(ACCOUNTS, namespace, request.name, patch)
+    except (Conflict, NotFound):
+        return
+    logger.info(
+        "move planned",
+        extra={"account": request.name, "from": request.source, "to": request.target},
+    )
+
+
+async def _fail_over(state: OperatorState, request: MoveRequest) -> None:
+    """Relabel the dead shard's account onto a live one, to start from its latest backup."""
+    namespace = state.config.namespace
+    try:
+        body: Any = await state.kube.get(ACCOUNTS, namespace, request.name)
+    except NotFound:
+        return
+    meta = body["metadata"]
+    if meta.get("deletionTimestamp"):
+        return
+    current = (meta.get("labels") or {}).get("wafleet.io/shard")
+    if current != str(request.source):
+        return  # moved meanwhile
+    open_move = handoff_of(body)
+    if open_move is not None and open_move.target == request.target:
+        move_id, at = open_move.id, open_move.at  # its source never answered: same move
+    else:
+        move_id, at = uuid.uuid4().hex[:12], stamp()
+    handoff = Handoff(
+        id=move_id, source=request.source, target=request.target, at=at, reason="failover"
+    )
+    if await moves.relabel(state, body, handoff, 0):
+        state.fleet.reserve(request.name, request.target)
+        logger.warning(
+            "account failed over",
+            extra={"account": request.name, "from": request.source, "to": request.target},
+        )
