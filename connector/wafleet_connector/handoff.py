@@ -122,6 +122,11 @@ class HandoffSteps:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    async def wait_idle(self) -> None:
+        """Until no step is in flight (and their follow-ups have run)."""
+        while self._tasks or self._followups:
+            await asyncio.gather(*self._tasks.values(), *self._followups, return_exceptions=True)
+
     async def close(self) -> None:
         """End every step in flight (the shard's Lease was lost, or the shard stops): a
         step is taken again from the resource by whoever runs the shard next."""
@@ -142,7 +147,8 @@ class HandoffSteps:
                 "session not handed over", extra={"account": spec.id, "error": str(exc)[:200]}
             )
             why = f"shard {self._ordinal} could not let the session go: {exc}"[:REASON_MAX]
-            return await self._write(cr, {"handoff": {"id": handoff.id, "error": why}})
+            failed = {"id": handoff.id, "error": why, "generation": None, "restored": None}
+            return await self._write(cr, {"handoff": failed})
         logger.info(
             "session handed over",
             extra={"account": spec.id, "to": handoff.target, "generation": generation},
@@ -150,7 +156,14 @@ class HandoffSteps:
         status = {
             "phase": Phase.MOVING.value,
             "reason": f"{moving}: handed over in backup generation {generation}",
-            "handoff": {"id": handoff.id, "generation": generation, "error": None},
+            # The whole object: nothing of an earlier move may stay (its "restored" would
+            # read as this move's when the generation is the same).
+            "handoff": {
+                "id": handoff.id,
+                "generation": generation,
+                "error": None,
+                "restored": None,
+            },
         }
         return await self._write(cr, status)
 

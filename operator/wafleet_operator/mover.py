@@ -16,13 +16,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import kopf
+
 from wafleet.core.models import iso, parse_iso
 from wafleet.kube.account_cr import shard_lease_name
-from wafleet.kube.client import ACCOUNTS, Conflict, NotFound
+from wafleet.kube.client import ACCOUNTS, Conflict, Invalid, NotFound
 from wafleet.kube.handoff import (
+    HANDOFF_ANNOTATION,
     MOVE_REASON_ANNOTATION,
     MOVE_TO_ANNOTATION,
     Handoff,
+    guarded_patch,
     handoff_of,
     move_to_of,
 )
@@ -107,18 +111,17 @@ async def _ask(state: OperatorState, request: MoveRequest) -> None:
         return  # a move is asked for already (a person's, or an earlier round's)
     if current != str(request.source) or meta.get("deletionTimestamp"):
         return
-    patch = {
-        "metadata": {
-            "annotations": {
-                MOVE_TO_ANNOTATION: str(request.target),
-                MOVE_REASON_ANNOTATION: request.reason,
-            },
-            "resourceVersion": meta["resourceVersion"],
-        }
-    }
+    ops = guarded_patch(
+        body,
+        expect={MOVE_TO_ANNOTATION: None, HANDOFF_ANNOTATION: None},
+        annotations={
+            MOVE_TO_ANNOTATION: str(request.target),
+            MOVE_REASON_ANNOTATION: request.reason,
+        },
+    )
     try:
-        await state.kube.patch(ACCOUNTS, namespace, request.name, patch)
-    except (Conflict, NotFound):
+        await state.kube.patch(ACCOUNTS, namespace, request.name, ops, kind="json")
+    except (Invalid, Conflict, NotFound):
         return
     logger.info(
         "move planned",
@@ -147,7 +150,7 @@ async def _fail_over(state: OperatorState, request: MoveRequest) -> None:
     handoff = Handoff(
         id=move_id, source=request.source, target=request.target, at=at, reason="failover"
     )
-    if await moves.relabel(state, body, handoff, 0):
+    if await moves.relabel(state, kopf.Body(body), handoff, 0):
         state.fleet.reserve(request.name, request.target)
         logger.warning(
             "account failed over",

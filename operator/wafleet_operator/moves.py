@@ -25,12 +25,13 @@ import kopf
 from wafleet.core.models import iso, parse_iso
 from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import SHARD_LABEL, lease_is_fresh, shard_lease_name, shard_of
-from wafleet.kube.client import ACCOUNTS, Conflict, NotFound
+from wafleet.kube.client import ACCOUNTS, Conflict, Invalid, NotFound
 from wafleet.kube.handoff import (
     HANDOFF_ANNOTATION,
     MOVE_REASON_ANNOTATION,
     MOVE_TO_ANNOTATION,
     Handoff,
+    guarded_patch,
     handoff_of,
     handoff_status_of,
     move_to_of,
@@ -129,16 +130,18 @@ async def _open(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None
     shard = shard_of(dict(body))
     async with state.fleet.lock:  # capacity is decided under the placements' lock
         target, why = _refusal(state, body, indexes, asked)
+        asking = {MOVE_TO_ANNOTATION: asked, HANDOFF_ANNOTATION: None}
         if target is None or shard is None:
-            await _annotate(state, body, {MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None})
-            if why is not None:
+            dropped = {MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
+            if await _guarded(state, body, expect=asking, annotations=dropped) and why:
                 kopf.warn(body, reason="MoveRefused", message=f"not moved: {why}")
             return
         reason = _annotations(body).get(MOVE_REASON_ANNOTATION) or "requested"
         handoff = Handoff(
             id=uuid.uuid4().hex[:12], source=shard, target=target, at=stamp(), reason=reason
         )
-        if not await _annotate(state, body, {HANDOFF_ANNOTATION: handoff.to_json()}):
+        opened = {HANDOFF_ANNOTATION: handoff.to_json()}
+        if not await _guarded(state, body, expect=asking, annotations=opened):
             return
         state.fleet.reserve(body["metadata"]["name"], target)
     kopf.info(
@@ -169,15 +172,24 @@ async def _from_source(
     timeout = policy_now(state, indexes).mobility.move_timeout
     if waited < timeout or lease_current(state, indexes, handoff.source):
         return  # the source has time left, or still holds its Lease (and so may act)
-    await relabel(state, body, handoff, 0)
+    await relabel(state, body, handoff, 0, fenced=True)
 
 
 def parse_ordinal_time(text: str) -> datetime | None:
     return parse_iso(text) if text else None
 
 
-async def relabel(state: OperatorState, body: kopf.Body, handoff: Handoff, generation: int) -> bool:
-    """Put the account on the move's target, with the generation it must start from."""
+async def relabel(
+    state: OperatorState,
+    body: kopf.Body,
+    handoff: Handoff,
+    generation: int,
+    *,
+    fenced: bool = False,
+) -> bool:
+    """Put the account on the move's target, with the generation it must start from, if
+    its handoff annotation is still the one ``body`` shows (none, for a failover of an
+    account with no open move). ``fenced``: the source never answered."""
     moved = Handoff(
         id=handoff.id,
         source=handoff.source,
@@ -186,46 +198,69 @@ async def relabel(state: OperatorState, body: kopf.Body, handoff: Handoff, gener
         generation=generation,
         reason=handoff.reason,
     )
-    patch = {
-        "metadata": {
-            "labels": {SHARD_LABEL: str(handoff.target)},
-            "annotations": {HANDOFF_ANNOTATION: moved.to_json()},
-            "resourceVersion": body["metadata"]["resourceVersion"],
-        }
-    }
-    if not await _patch(state, body, patch):
+    shown = _annotations(body).get(HANDOFF_ANNOTATION)
+    ok = await _guarded(
+        state,
+        body,
+        expect={HANDOFF_ANNOTATION: shown},
+        annotations={HANDOFF_ANNOTATION: moved.to_json()},
+        labels={SHARD_LABEL: str(handoff.target)},
+    )
+    if not ok:
         return False
     state.fleet.record(body["metadata"]["name"], handoff.target)
-    if generation:
-        message = f"shard {handoff.source} let the session go (backup generation {generation})"
-        kopf.info(body, reason="HandedOver", message=f"{message}; now on shard {handoff.target}")
-    else:
+    if fenced:
         kopf.warn(
             body,
             reason="Fenced",
-            message=f"shard {handoff.source} did not let the session go and its Lease expired: "
-            f"shard {handoff.target} starts from the latest backup",
+            message=f"shard {handoff.source} did not let the session go within the move "
+            f"timeout and its Lease expired: shard {handoff.target} starts from the latest "
+            "backup",
+        )
+    elif handoff.reason == "failover":
+        kopf.warn(
+            body,
+            reason="FailedOver",
+            message=f"shard {handoff.source} is gone (its Lease stayed expired): shard "
+            f"{handoff.target} starts from the latest backup",
+        )
+    elif generation:
+        message = f"shard {handoff.source} let the session go (backup generation {generation})"
+        kopf.info(body, reason="HandedOver", message=f"{message}; now on shard {handoff.target}")
+    else:
+        kopf.info(
+            body,
+            reason="HandedOver",
+            message=f"shard {handoff.source} had no session to hand over: shard "
+            f"{handoff.target} takes the latest backup, or links anew",
         )
     return True
 
 
 async def _cancel(state: OperatorState, body: kopf.Body, why: str) -> None:
-    removed = {HANDOFF_ANNOTATION: None, MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
-    if await _annotate(state, body, removed):
-        state.fleet.release(body["metadata"]["name"])
+    if await _end(state, body):
         kopf.warn(body, reason="MoveCancelled", message=f"the move was cancelled: {why}"[:1000])
 
 
 # ----- step 6: close -------------------------------------------------------------------
 async def _close(state: OperatorState, body: kopf.Body, handoff: Handoff, phase: Any) -> None:
-    removed = {HANDOFF_ANNOTATION: None, MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
-    if await _annotate(state, body, removed):
-        state.fleet.release(body["metadata"]["name"])
+    if await _end(state, body):
         kopf.info(
             body,
             reason="Moved",
             message=f"moved from shard {handoff.source} to shard {handoff.target}; it is {phase}",
         )
+
+
+async def _end(state: OperatorState, body: kopf.Body) -> bool:
+    """Remove the move's annotations, if its handoff is still the one read."""
+    shown = _annotations(body).get(HANDOFF_ANNOTATION)
+    removed = {HANDOFF_ANNOTATION: None, MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
+    if not await _guarded(state, body, expect={HANDOFF_ANNOTATION: shown}, annotations=removed):
+        return False
+    state.fleet.release(body["metadata"]["name"])
+    state.mover.kick()  # room for the next planned move
+    return True
 
 
 # ----- writes --------------------------------------------------------------------------
@@ -234,19 +269,22 @@ def _annotations(body: Mapping[str, Any]) -> Mapping[str, str]:
     return found
 
 
-async def _annotate(state: OperatorState, body: kopf.Body, annotations: Obj) -> bool:
+async def _guarded(
+    state: OperatorState,
+    body: Mapping[str, Any],
+    *,
+    expect: Mapping[str, str | None],
+    annotations: Mapping[str, str | None] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> bool:
+    """One JSON patch guarded by the annotations it depends on (wafleet.kube.handoff);
+    False if one changed meanwhile (the account's next event brings this step back with
+    the news) or the account is gone."""
     meta = body["metadata"]
-    patch = {"metadata": {"annotations": annotations, "resourceVersion": meta["resourceVersion"]}}
-    return await _patch(state, body, patch)
-
-
-async def _patch(state: OperatorState, body: kopf.Body, patch: Obj) -> bool:
-    """One write over the resource as read; False if it changed meanwhile (its next event
-    brings this step back) or is gone."""
-    meta = body["metadata"]
+    ops = guarded_patch(dict(body), expect=expect, annotations=annotations, labels=labels)
     try:
-        await state.kube.patch(ACCOUNTS, meta["namespace"], meta["name"], patch)
-    except (Conflict, NotFound):
+        await state.kube.patch(ACCOUNTS, meta["namespace"], meta["name"], ops, kind="json")
+    except (Invalid, Conflict, NotFound):
         return False
     return True
 

@@ -60,6 +60,11 @@ class Gone(KubeError):
     """410: the resourceVersion a watch resumes from is too old; list again."""
 
 
+class Invalid(KubeError):
+    """422: the object is invalid, or a JSON patch's ``test`` operation failed (the field
+    it guards changed since it was read)."""
+
+
 class TooManyRequests(KubeError):
     """429: API Priority and Fairness (or a webhook) asks to come back after retry_after."""
 
@@ -72,6 +77,7 @@ _ERRORS: dict[int, type[KubeError]] = {
     404: NotFound,
     409: Conflict,
     410: Gone,
+    422: Invalid,
     429: TooManyRequests,
 }
 

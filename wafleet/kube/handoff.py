@@ -17,6 +17,7 @@ step survives a SIGKILL of whoever was taking it (docs/design/mobility.md):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,3 +126,44 @@ def parse_ordinal(text: str) -> int | None:
     """A shard ordinal as a person types it ("2"); None for anything else."""
     text = text.strip()
     return int(text) if text.isdigit() and len(text) <= 4 else None
+
+
+def _pointer(*parts: str) -> str:
+    """A JSON pointer (RFC 6901) to ``parts``: "~" and "/" in a key are escaped."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def guarded_patch(
+    cr: Obj,
+    *,
+    expect: Mapping[str, str | None],
+    annotations: Mapping[str, str | None] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> list[Obj]:
+    """A JSON patch that changes the account's move annotations (a value: set; None:
+    removed) and labels only while the annotations in ``expect`` still hold those values
+    (None: absent). The API server refuses it (422) if one changed since ``cr`` was read:
+    a guard on the fields a step depends on, not on the whole object's resourceVersion,
+    which the connectors' status writes change many times a second."""
+    meta = cr.get("metadata", {})
+    present = dict(meta.get("annotations") or {})
+    ops: list[Obj] = [
+        {"op": "test", "path": _pointer("metadata", "annotations", key), "value": value}
+        for key, value in expect.items()
+    ]
+    changes = annotations or {}
+    if "annotations" not in meta and any(v is not None for v in changes.values()):
+        ops.append({"op": "test", "path": "/metadata/annotations", "value": None})
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": {}})
+    for key, value in changes.items():
+        path = _pointer("metadata", "annotations", key)
+        if value is not None:
+            ops.append({"op": "add", "path": path, "value": value})
+        elif key in present:
+            ops.append({"op": "remove", "path": path})
+    for key, value in (labels or {}).items():
+        if "labels" not in meta:
+            ops.append({"op": "add", "path": "/metadata/labels", "value": {}})
+            meta = {**meta, "labels": {}}
+        ops.append({"op": "add", "path": _pointer("metadata", "labels", key), "value": value})
+    return ops
