@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from wafleet.core.models import AccountStatus, iso
+from wafleet.core.models import AccountStatus
 from wafleet.core.phases import Phase
 from wafleet.kube.account_cr import API_VERSION, KIND, status_patch
 from wafleet.kube.client import ACCOUNTS, EVENTS, Conflict, KubeClient, KubeError, NotFound
+from wafleet.kube.events import event_body
 
 logger = logging.getLogger(__name__)
 
@@ -83,29 +82,19 @@ class CrStatusWriter:
         return None
 
     async def _event(self, cr: Obj, status: AccountStatus) -> None:
-        meta = cr["metadata"]
-        now = iso(datetime.now(UTC))
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}"},
-            "involvedObject": {
-                "apiVersion": API_VERSION,
-                "kind": KIND,
-                "name": meta["name"],
-                "namespace": self._namespace,
-                "uid": meta.get("uid"),
-            },
-            "type": "Warning" if status.phase in _WARNING_PHASES else "Normal",
-            "reason": status.phase.value,
-            "message": status.reason or f"the account is {status.phase.value}",
-            "source": {"component": "wafleet-connector", "host": self._reporter},
-            "reportingComponent": "wafleet-connector",
-            "reportingInstance": self._reporter,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
+        involved = {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {**cr["metadata"], "namespace": self._namespace},
         }
+        event = event_body(
+            involved,
+            warning=status.phase in _WARNING_PHASES,
+            reason=status.phase.value,
+            message=status.reason or f"the account is {status.phase.value}",
+            component="wafleet-connector",
+            instance=self._reporter,
+        )
         try:
             await self._kube.create(EVENTS, self._namespace, event)
         except (KubeError, OSError) as exc:

@@ -80,6 +80,7 @@ class HandoffSteps:
         self._tasks: dict[str, asyncio.Task[Obj | None]] = {}
         self._backoff = Backoff(base=0.5, cap=15.0)
         self._followups: set[asyncio.Future[None]] = set()
+        self._done: dict[str, tuple[str, str]] = {}  # account -> (step, move id) written
 
     def busy(self, account_id: str) -> bool:
         return account_id in self._tasks
@@ -90,10 +91,21 @@ class HandoffSteps:
             return
         handoff = handoff_of(cr)
         assert handoff is not None
+        if self._done.get(account_id) == (step, handoff.id):
+            return  # done already: ``cr`` is an event older than the status that says so
         work = self._give(cr, handoff) if step == "give" else self._take(cr, handoff)
+        work = self._remembered(account_id, step, handoff.id, work)
         task = asyncio.create_task(work, name=f"handoff-{step}-{account_id}")
         self._tasks[account_id] = task
         task.add_done_callback(lambda t: self._ended(account_id, t))
+
+    async def _remembered(
+        self, account_id: str, step: str, move_id: str, work: Awaitable[Obj | None]
+    ) -> Obj | None:
+        written = await work
+        if written is not None:
+            self._done[account_id] = (step, move_id)
+        return written
 
     def _ended(self, account_id: str, task: asyncio.Task[Obj | None]) -> None:
         if self._tasks.get(account_id) is task:

@@ -111,13 +111,16 @@ def _movable(account: AccountInfo) -> bool:
 
 
 def draining(view: FleetView) -> frozenset[int]:
-    """Shards being emptied: the listed ones that exist, occupied ones beyond maxShards
-    (it was lowered), and, with rebalance and consolidation, those the load fits without."""
+    """Shards being emptied: the listed ones that exist and, with rebalance and
+    consolidation, those the load fits without and occupied ones beyond maxShards (it was
+    lowered). Without consolidation a lowered maxShards moves nobody: it only stops new
+    placements there (drain such a shard to empty it)."""
     loads = _reserved(view)
     occupied = {ordinal for ordinal, count in loads.items() if count > 0}
     existing = max(view.replicas, max(occupied, default=-1) + 1)
     listed = {ordinal for ordinal in view.mobility.drain if 0 <= ordinal < existing}
-    beyond = {ordinal for ordinal in occupied if ordinal >= view.policy.max_shards}
+    consolidation = view.mobility.rebalance and view.mobility.consolidate
+    beyond = {o for o in occupied if o >= view.policy.max_shards} if consolidation else set()
     highest = _highest_kept(view)
     active = occupied | set(range(view.replicas))
     consolidating = {o for o in active if highest is not None and o > highest}

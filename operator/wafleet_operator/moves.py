@@ -24,8 +24,16 @@ import kopf
 
 from wafleet.core.models import iso, parse_iso
 from wafleet.core.phases import Phase
-from wafleet.kube.account_cr import SHARD_LABEL, lease_is_fresh, shard_lease_name, shard_of
-from wafleet.kube.client import ACCOUNTS, Conflict, Invalid, NotFound
+from wafleet.kube.account_cr import (
+    API_VERSION,
+    KIND,
+    SHARD_LABEL,
+    lease_is_fresh,
+    shard_lease_name,
+    shard_of,
+)
+from wafleet.kube.client import ACCOUNTS, EVENTS, Conflict, Invalid, KubeError, NotFound
+from wafleet.kube.events import event_body
 from wafleet.kube.handoff import (
     HANDOFF_ANNOTATION,
     MOVE_REASON_ANNOTATION,
@@ -209,30 +217,40 @@ async def relabel(
     if not ok:
         return False
     state.fleet.record(body["metadata"]["name"], handoff.target)
+    source, target = handoff.source, handoff.target
     if fenced:
-        kopf.warn(
+        await announce(
+            state,
             body,
-            reason="Fenced",
-            message=f"shard {handoff.source} did not let the session go within the move "
-            f"timeout and its Lease expired: shard {handoff.target} starts from the latest "
-            "backup",
+            "Fenced",
+            f"shard {source} did not let the session go within the move timeout and its "
+            f"Lease expired: shard {target} starts from the latest backup",
+            warning=True,
         )
     elif handoff.reason == "failover":
-        kopf.warn(
+        await announce(
+            state,
             body,
-            reason="FailedOver",
-            message=f"shard {handoff.source} is gone (its Lease stayed expired): shard "
-            f"{handoff.target} starts from the latest backup",
+            "FailedOver",
+            f"shard {source} is gone (its Lease stayed expired): shard {target} starts from "
+            "the latest backup",
+            warning=True,
         )
     elif generation:
-        message = f"shard {handoff.source} let the session go (backup generation {generation})"
-        kopf.info(body, reason="HandedOver", message=f"{message}; now on shard {handoff.target}")
-    else:
-        kopf.info(
+        await announce(
+            state,
             body,
-            reason="HandedOver",
-            message=f"shard {handoff.source} had no session to hand over: shard "
-            f"{handoff.target} takes the latest backup, or links anew",
+            "HandedOver",
+            f"shard {source} let the session go (backup generation {generation}); now on "
+            f"shard {target}",
+        )
+    else:
+        await announce(
+            state,
+            body,
+            "HandedOver",
+            f"shard {source} had no session to hand over: shard {target} takes the latest "
+            "backup, or links anew",
         )
     return True
 
@@ -267,6 +285,31 @@ async def _end(state: OperatorState, body: kopf.Body) -> bool:
 def _annotations(body: Mapping[str, Any]) -> Mapping[str, str]:
     found: Mapping[str, str] = body.get("metadata", {}).get("annotations") or {}
     return found
+
+
+async def announce(
+    state: OperatorState, body: kopf.Body, reason: str, message: str, *, warning: bool = False
+) -> None:
+    """An Event about the account: kopf's within a handler, else (the mover's loop, where
+    kopf has no event queue) written directly."""
+    try:
+        (kopf.warn if warning else kopf.info)(body, reason=reason, message=message)
+        return
+    except LookupError:
+        pass
+    involved = {"apiVersion": API_VERSION, "kind": KIND, "metadata": dict(body["metadata"])}
+    event = event_body(
+        involved,
+        warning=warning,
+        reason=reason,
+        message=message,
+        component="wafleet-operator",
+        instance=state.config.peering_name,
+    )
+    try:
+        await state.kube.create(EVENTS, body["metadata"]["namespace"], event)
+    except (KubeError, OSError) as exc:
+        logger.debug("event not posted", extra={"error": str(exc)})
 
 
 async def _guarded(

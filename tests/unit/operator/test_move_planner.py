@@ -156,11 +156,19 @@ def test_nothing_fits_nothing_is_asked() -> None:
     assert plan(view(fleet({0: 2, 1: 2}), 2, policy, drain=frozenset({1}))) == []
 
 
-def test_a_lowered_max_shards_drains_the_shards_beyond_it() -> None:
+def test_a_lowered_max_shards_moves_nobody_without_consolidation() -> None:
     accounts = fleet({0: 1, 1: 1, 2: 1})
     policy = ShardPolicy(sessions_per_shard=4, max_shards=2)
-    assert draining(view(accounts, 3, policy)) == {2}
-    assert plan(view(accounts, 3, policy)) == [MoveRequest("s2-0", 2, 0, "consolidate")]
+    assert draining(view(accounts, 3, policy)) == frozenset()
+    assert plan(view(accounts, 3, policy)) == []
+
+
+def test_with_consolidation_a_lowered_max_shards_drains_the_shards_beyond_it() -> None:
+    accounts = fleet({0: 1, 1: 1, 2: 1})
+    policy = ShardPolicy(sessions_per_shard=4, max_shards=2)
+    assert 2 in draining(view(accounts, 3, policy, rebalance=True))
+    moved = plan(view(accounts, 3, policy, rebalance=True))
+    assert MoveRequest("s2-0", 2, 0, "consolidate") in moved
 
 
 # -- consolidation
