@@ -50,6 +50,7 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
     settings.peering.name = config.peering_name
+    settings.peering.lifetime = config.peering_lifetime
     settings.peering.mandatory = True
     settings.peering.clusterwide = False
     settings.watching.server_timeout = config.watch_timeout

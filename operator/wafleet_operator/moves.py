@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 Obj = dict[str, Any]
 # The target's phases that mean it has not yet made the session its own.
 _STARTING = {Phase.MOVING.value, Phase.PENDING.value, Phase.CONNECTING.value, None}
+HUNG_AFTER = 3  # timeouts after which a source that keeps its Lease has the move cancelled
 
 
 def now() -> datetime:
@@ -136,28 +137,26 @@ def _refusal(
 async def _open(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:
     asked = move_to_of(dict(body)) or ""
     shard = shard_of(dict(body))
+    asking = {MOVE_TO_ANNOTATION: asked, HANDOFF_ANNOTATION: None}
     async with state.fleet.lock:  # capacity is decided under the placements' lock
         target, why = _refusal(state, body, indexes, asked)
-        asking = {MOVE_TO_ANNOTATION: asked, HANDOFF_ANNOTATION: None}
-        if target is None or shard is None:
-            dropped = {MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
-            if await _guarded(state, body, expect=asking, annotations=dropped) and why:
-                kopf.warn(body, reason="MoveRefused", message=f"not moved: {why}")
-            return
-        reason = _annotations(body).get(MOVE_REASON_ANNOTATION) or "requested"
-        handoff = Handoff(
-            id=uuid.uuid4().hex[:12], source=shard, target=target, at=stamp(), reason=reason
-        )
-        opened = {HANDOFF_ANNOTATION: handoff.to_json()}
-        if not await _guarded(state, body, expect=asking, annotations=opened):
-            return
-        state.fleet.reserve(body["metadata"]["name"], target)
-    kopf.info(
-        body,
-        reason="MoveStarted",
-        message=f"moving from shard {shard} to shard {target} ({reason})",
-    )
-    await _set_phase(state, body, f"moving from shard {shard} to shard {target}")
+        if target is not None and shard is not None:
+            reason = _annotations(body).get(MOVE_REASON_ANNOTATION) or "requested"
+            handoff = Handoff(
+                id=uuid.uuid4().hex[:12], source=shard, target=target, at=stamp(), reason=reason
+            )
+            opened = {HANDOFF_ANNOTATION: handoff.to_json()}
+            if not await _guarded(state, body, expect=asking, annotations=opened):
+                return
+            state.fleet.reserve(body["metadata"]["name"], target)
+    if target is None or shard is None:
+        dropped = {MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
+        if await _guarded(state, body, expect=asking, annotations=dropped) and why:
+            await announce(state, body, "MoveRefused", f"not moved: {why}", warning=True)
+        return
+    moving = f"moving from shard {shard} to shard {target}"
+    await announce(state, body, "MoveStarted", f"{moving} ({reason})")
+    await _set_phase(state, body, moving)
     await scale(state, indexes)  # the target may be a shard not running yet
 
 
@@ -178,9 +177,18 @@ async def _from_source(
     opened = parse_ordinal_time(handoff.at)
     waited = 0.0 if opened is None else (now() - opened).total_seconds()
     timeout = policy_now(state, indexes).mobility.move_timeout
-    if waited < timeout or lease_current(state, indexes, handoff.source):
-        return  # the source has time left, or still holds its Lease (and so may act)
-    await relabel(state, body, handoff, 0, fenced=True)
+    if waited < timeout:
+        return  # the source has time left
+    if not lease_current(state, indexes, handoff.source):
+        await relabel(state, body, handoff, 0, fenced=True)  # nothing drives the device now
+    elif waited >= HUNG_AFTER * timeout:
+        # It holds its Lease, so it may still act: only a cancel is safe (it keeps the
+        # account, and runs it again if it had stopped it).
+        why = (
+            f"shard {handoff.source} holds its Lease but did not let the session go in "
+            f"{waited:.0f} s (moves.timeout {timeout:g} s); it keeps the account"
+        )
+        await _cancel(state, body, why)
 
 
 def parse_ordinal_time(text: str) -> datetime | None:
@@ -206,11 +214,15 @@ async def relabel(
         generation=generation,
         reason=handoff.reason,
     )
-    shown = _annotations(body).get(HANDOFF_ANNOTATION)
+    shown = _annotations(body)
     ok = await _guarded(
         state,
         body,
-        expect={HANDOFF_ANNOTATION: shown},
+        # Still this move, and still wanted: a move-to removed meanwhile cancels it.
+        expect={
+            HANDOFF_ANNOTATION: shown.get(HANDOFF_ANNOTATION),
+            MOVE_TO_ANNOTATION: shown.get(MOVE_TO_ANNOTATION),
+        },
         annotations={HANDOFF_ANNOTATION: moved.to_json()},
         labels={SHARD_LABEL: str(handoff.target)},
     )
@@ -257,17 +269,14 @@ async def relabel(
 
 async def _cancel(state: OperatorState, body: kopf.Body, why: str) -> None:
     if await _end(state, body):
-        kopf.warn(body, reason="MoveCancelled", message=f"the move was cancelled: {why}"[:1000])
+        await announce(state, body, "MoveCancelled", f"the move was cancelled: {why}", warning=True)
 
 
 # ----- step 6: close -------------------------------------------------------------------
 async def _close(state: OperatorState, body: kopf.Body, handoff: Handoff, phase: Any) -> None:
     if await _end(state, body):
-        kopf.info(
-            body,
-            reason="Moved",
-            message=f"moved from shard {handoff.source} to shard {handoff.target}; it is {phase}",
-        )
+        moved = f"moved from shard {handoff.source} to shard {handoff.target}; it is {phase}"
+        await announce(state, body, "Moved", moved)
 
 
 async def _end(state: OperatorState, body: kopf.Body) -> bool:

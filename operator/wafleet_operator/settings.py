@@ -80,6 +80,9 @@ class OperatorSettings:
     shard_limit: int = SHARD_LIMIT  # no fleet object may ask for more shards
     cleanup_timeout: float = 300.0  # seconds before the operator finishes a dead shard's clean-up
     peering_name: str = "wafleet"
+    # Seconds a replica's peering record stays alive without a keep-alive: how long a
+    # restarted operator waits for a predecessor that died without saying goodbye.
+    peering_lifetime: int = 60
     watch_timeout: int = 300
 
     @classmethod
@@ -116,5 +119,6 @@ class OperatorSettings:
             shard_limit=shard_limit,
             cleanup_timeout=read.number("CLEANUP_TIMEOUT", 300, minimum=1, maximum=86400),
             peering_name=read.string("PEERING_NAME", "wafleet"),
+            peering_lifetime=read.integer("PEERING_LIFETIME", 60, minimum=15, maximum=3600),
             watch_timeout=read.integer("WATCH_TIMEOUT", 300, minimum=10, maximum=3600),
         )

@@ -31,6 +31,8 @@ from support.mobility import (
     all_delivered,
     apply_fleet,
     devices,
+    event_messages,
+    event_reasons,
     every_message_once,
     mobility_cluster,
     move,
@@ -94,6 +96,12 @@ def test_one_move_keeps_the_device_and_every_message(
         sent_after = inbound.count
         wait_until("messages after the move", lambda: inbound.count >= sent_after + 10, 30)
     assert "Moving" in phases.seen[moving], phases.seen
+    reasons = wait_until(
+        "the move's events",
+        lambda: "Moved" in event_reasons(cluster, moving) and event_reasons(cluster, moving),
+        30,
+    )
+    assert {"MoveStarted", "HandedOver", "Moved"} <= set(reasons), reasons
     wait_until("every inbound message delivered", lambda: all_delivered(cluster), 30)
     wait_until(
         "every inbound message stored",
@@ -111,6 +119,61 @@ def test_one_move_keeps_the_device_and_every_message(
         received = sim.get("/sim/messages", params={"phone": CONTACT}).json()["messages"]
     outbound = [m for m in received if m.get("text") == "queued around the move"]
     assert len(outbound) == 1, received[-5:]
+
+
+@pytest.mark.parametrize(
+    ("asked", "why"),
+    [
+        ("two", "must be a shard ordinal such as 1, not 'two'"),
+        ("9", "shard 9 is beyond maxShards 4 (ordinals 0 to 3); raise maxShards first"),
+    ],
+)
+def test_a_move_that_cannot_be_made_is_refused_with_the_reason(
+    cluster: Cluster, asked: str, why: str
+) -> None:
+    cr = min(cluster.accounts(), key=lambda c: str(c["metadata"]["name"]))
+    name, shard = cr["metadata"]["name"], shard_of(cr)
+    cluster.kubectl("annotate", f"whatsappaccounts/{name}", "-n", NAMESPACE, f"{MOVE_TO}={asked}")
+    wait_until(
+        "the refusal",
+        lambda: any(why in m for m in event_messages(cluster, name, "MoveRefused")),
+        30,
+    )
+    wait_until(
+        "the annotation removed",
+        lambda: MOVE_TO not in (account(cluster, name)["metadata"].get("annotations") or {}),
+        30,
+    )
+    assert shard_of(account(cluster, name)) == shard
+    assert (account(cluster, name).get("status") or {}).get("phase") == "Connected"
+
+
+def test_a_move_cancelled_before_the_source_lets_go_leaves_the_account_where_it_was(
+    cluster: Cluster,
+) -> None:
+    """``kubectl annotate wa/<name> wafleet.io/move-to-`` while the move is open: the
+    source runs the account again, nothing is relabelled."""
+    cr = min(cluster.accounts(), key=lambda c: str(c["metadata"]["name"]))
+    name, shard = cr["metadata"]["name"], shard_of(cr)
+    assert shard is not None
+    control = Control(cluster.api.url)
+    # The source's handoff write takes 1.5 s: the cancel lands while the move is open.
+    slow = control.add_fault(
+        kind="latency", seconds=1.5, resource="whatsappaccounts", verbs=["patch"], name=name
+    )
+    try:
+        move(cluster, name, 1 if shard == 0 else 0)
+        wait_until("the move opened", lambda: step_of(account(cluster, name)), 30, 0.02)
+        cluster.kubectl("annotate", f"whatsappaccounts/{name}", "-n", NAMESPACE, f"{MOVE_TO}-")
+        wait_until(
+            "the move cancelled",
+            lambda: "MoveCancelled" in event_reasons(cluster, name),
+            60,
+        )
+    finally:
+        control.remove_fault(slow["id"])
+    wait_until("Connected where it was", lambda: settled_on(cluster, name, shard), 60, interval=0.3)
+    assert sim_summary(cluster)["replacements"] == 0
 
 
 def loads(cluster: Cluster) -> dict[int, int]:
@@ -292,6 +355,12 @@ def test_failover_of_a_shard_whose_pod_never_comes_back(cluster: Cluster) -> Non
     assert devices(cluster, phone_list) == before, "a new device was linked"
     assert sim_summary(cluster)["replacements"] == 0
     assert follower.replicas() >= 3
+    for name in names:  # each says why it moved
+        wait_until(
+            f"{name}'s FailedOver event",
+            lambda n=name: "FailedOver" in event_reasons(cluster, n),
+            30,
+        )
 
     lease_before = lease_renewed(cluster, 2)
     follower.paused.discard(2)  # the pod comes back, with its volume and their old files

@@ -45,7 +45,12 @@ def mobility_cluster(
             "WAFLEET_BACKUP_KEY": KEY,
             "FIRESTORE_EMULATOR_HOST": emulator_host,
         },
-        operator_env={"WAFLEET_MOVE_TIMEOUT": "10", **(operator_env or {})},
+        # A killed operator's successor waits out its peering record: 15 s, not 60.
+        operator_env={
+            "WAFLEET_MOVE_TIMEOUT": "10",
+            "WAFLEET_PEERING_LIFETIME": "15",
+            **(operator_env or {}),
+        },
     )
 
 
@@ -230,3 +235,22 @@ def all_delivered(cluster: Cluster) -> bool:
 def every_message_once(project: str, inbound: Inbound, ids: dict[str, str]) -> bool:
     stored = stored_inbound(project, list(ids.values()))
     return all(set(stored[ids[phone]]) >= set(texts) for phone, texts in inbound.sent.items())
+
+
+def event_reasons(cluster: Cluster, name: str) -> list[str]:
+    """The reasons of the Events about account ``name``, oldest first."""
+    url = f"{cluster.api.url}/api/v1/namespaces/{NAMESPACE}/events"
+    items = httpx.get(url, timeout=10).json()["items"]
+    about = [e for e in items if (e.get("involvedObject") or {}).get("name") == name]
+    about.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    return [str(e.get("reason")) for e in about]
+
+
+def event_messages(cluster: Cluster, name: str, reason: str) -> list[str]:
+    url = f"{cluster.api.url}/api/v1/namespaces/{NAMESPACE}/events"
+    items = httpx.get(url, timeout=10).json()["items"]
+    return [
+        str(e.get("message"))
+        for e in items
+        if (e.get("involvedObject") or {}).get("name") == name and e.get("reason") == reason
+    ]

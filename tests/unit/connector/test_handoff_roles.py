@@ -6,8 +6,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from wafleet.kube.handoff import HANDOFF_ANNOTATION, Handoff
+from wafleet_connector import handoff as handoff_module
 from wafleet_connector.handoff import HandoffSteps, role_of
+from wafleet_connector.vault import RestoreRefused
 
 Obj = dict[str, Any]
 G = 1796146421711  # a backup generation (milliseconds)
@@ -111,3 +115,44 @@ async def test_a_second_move_in_the_same_generation_is_restored_again() -> None:
     ).to_json()
     role = role_of(kube.cr, 2)
     assert (role.hold, role.step) == (True, "take")
+
+
+class RefusingOnce:
+    """A target whose first restore meets a backup it cannot open (a wrong key), then
+    one it can (a person fixed the key)."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def take_over(self, _spec: Any, generation: int) -> int:
+        self.tries += 1
+        if self.tries == 1:
+            raise RestoreRefused("written with key id 'old', the configured key is 'new'")
+        return generation
+
+
+async def test_a_target_that_cannot_open_the_backup_says_so_and_looks_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handoff_module, "RESTORE_REFUSED_RETRY", 0.01)
+    kube = StatusKube(account(relabelled(), {"id": "m2", "generation": G}))
+    phases: list[str] = []
+    original = kube.patch
+
+    async def recording(*args: Any, **kwargs: Any) -> Obj:
+        written = await original(*args, **kwargs)
+        phases.append(str(written["status"].get("phase")))
+        return written
+
+    kube.patch = recording  # type: ignore[method-assign]
+
+    async def again(_account_id: str, _written: Obj | None) -> None:
+        return None
+
+    target = RefusingOnce()
+    steps = HandoffSteps(kube, "ns", 1, target, again)  # type: ignore[arg-type]
+    steps.start(kube.cr, "take")
+    await steps.wait_idle()
+    assert phases == ["Failed", "Pending"]  # it said why, then took it once it could
+    assert kube.cr["status"]["handoff"] == {"id": "m2", "generation": G, "restored": G}
+    assert target.tries == 2
