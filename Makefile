@@ -110,6 +110,7 @@ bench: setup ## Benchmarks (print their figures)
 	$(BIN)/python bench/neonize_soak.py
 	$(BIN)/python bench/engine_worker_memory.py
 	$(BIN)/python bench/migrate_legacy.py
+	$(BIN)/python bench/move.py
 
 clean: ## Remove the virtualenv and caches (not ./data)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -29,6 +29,7 @@ class AccountInfo:
     phase: str | None = None  # status.phase, as the connector (or the operator) wrote it
     move_to: str | None = None  # the wafleet.io/move-to annotation, as written
     handoff: Handoff | None = None  # the open move (wafleet.io/handoff)
+    handed_over: str | None = None  # the move whose source let go (status.handoff.id)
 
     @property
     def moving(self) -> bool:

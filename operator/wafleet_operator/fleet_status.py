@@ -114,9 +114,11 @@ def move_rows(
     """The moves in progress, by account (at most MOVES_MAX rows), and how many there are.
 
     An open handoff gives its source, target, reason and opening time; its step is
-    ``Opened`` until the operator relabels the account onto the target (a generation in
-    the handoff), then ``Restoring``. A ``move-to`` the operator has not opened yet is
-    ``Opened`` too, from the account's shard to the ordinal asked (if it is one)."""
+    ``Opened`` until the source has let the session go (``HandedOver``: its status names
+    the move with a generation), then ``Restoring`` once the operator relabelled the
+    account onto the target (a generation in the handoff). A ``move-to`` the operator has
+    not opened yet is ``Opened`` too, from the account's shard to the ordinal asked (if it
+    is one)."""
     rows: dict[str, Obj] = {}
     for account in accounts:
         if account.name in rows or not account.moving:
@@ -131,7 +133,10 @@ def move_rows(
             row["reason"] = handoff.reason[:REASON_MAX]
             if (since := _timestamp(handoff.at)) is not None:
                 row["since"] = since
-            row["step"] = "Restoring" if handoff.relabelled else "Opened"
+            let_go = account.handed_over == handoff.id
+            row["step"] = (
+                "Restoring" if handoff.relabelled else "HandedOver" if let_go else "Opened"
+            )
         else:
             source = placements.get(account.name, account.shard)
             target = parse_ordinal(account.move_to or "")

@@ -15,7 +15,7 @@ import kopf
 
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet.kube.client import KubeError
-from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff
+from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff, handed_over
 from wafleet_operator import actions, fleet_report, liveness, mover, moves, policy
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.readiness import READINESS
@@ -100,6 +100,7 @@ def accounts(
             phase=phase if isinstance(phase, str) else None,
             move_to=meta.annotations.get(MOVE_TO_ANNOTATION),
             handoff=Handoff.parse(meta.annotations.get(HANDOFF_ANNOTATION)),
+            handed_over=handed_over(status.get("handoff")),
         )
     }
 

@@ -1,12 +1,14 @@
 """The operator's half of a move between shards (docs/design/mobility.md, steps 1, 3, 6).
 
-Every step reads the account's resource (annotations and status) and writes one patch
-with the resourceVersion it read, so a SIGKILL between two steps, or two operator
-replicas, can only repeat a step, never skip one or take it twice:
+Every step reads the account's resource (annotations and status) and writes one JSON
+patch guarded by a ``test`` of the annotations it read (wafleet.kube.handoff), so a
+SIGKILL between two steps, or a stale read, can only repeat a step, never skip one or
+take it twice:
 
 - ``wafleet.io/move-to`` and no handoff: check the target, open the move (``handoff``);
 - the source wrote ``status.handoff`` with the generation: relabel onto the target;
-- the source wrote an error, or the move-to annotation was removed: cancel the move;
+- the source wrote an error, the move-to annotation was removed, or the source keeps its
+  Lease but has not let go in ``HUNG_AFTER`` timeouts: cancel the move;
 - the source did not answer within ``moves.timeout`` and its shard's Lease expired (so
   nothing drives the device any more): relabel with generation 0 (the latest backup);
 - the target wrote ``restored`` and left the Pending/Connecting phases: close the move.
@@ -50,7 +52,6 @@ from wafleet_operator.actions import (
     OperatorState,
     policy_now,
     scale,
-    statefulset,
     values,
 )
 from wafleet_operator.fleet import AccountInfo
@@ -77,6 +78,17 @@ def lease_current(state: OperatorState, indexes: Indexes, ordinal: int) -> bool 
     name = shard_lease_name(state.config.connector_statefulset, ordinal)
     lease = next(iter(indexes.leases.get(name, [])), None)
     return None if lease is None else lease_is_fresh(dict(lease), now())
+
+
+def lease_lost(state: OperatorState, indexes: Indexes, ordinal: int) -> bool:
+    """A shard whose pod died: its Lease has a holder that stopped renewing it. A released
+    Lease (no holder: the shard was stopped, or scaled away and is starting again) or none
+    at all is a shard coming up, which takes the move once it runs."""
+    name = shard_lease_name(state.config.connector_statefulset, ordinal)
+    lease = next(iter(indexes.leases.get(name, [])), None)
+    if lease is None or not lease.get("holderIdentity"):
+        return False
+    return not lease_is_fresh(dict(lease), now())
 
 
 async def step(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None:
@@ -121,10 +133,11 @@ def _refusal(
         )
     if target in mobility.drain:
         return None, f"shard {target} is draining (spec.drain of the WhatsAppFleet)"
-    if lease_current(state, indexes, target) is False:
-        sts = statefulset(state, indexes.statefulsets)
-        if sts is not None and target < int(sts["replicas"]):
-            return None, f"shard {target} is not running (its Lease is not renewed)"
+    if lease_lost(state, indexes, target):
+        return None, (
+            f"shard {target} is not running: its Lease is held but not renewed (its pod "
+            "died, or cannot reach the API server)"
+        )
     loads = loads_with_moves(list(values(indexes.accounts)))
     if loads.get(target, 0) >= policy.sessions_per_shard:
         return None, (

@@ -22,18 +22,20 @@ from support.cluster import NAMESPACE, STATEFULSET, Cluster, api_client
 from support.firestore import FirestoreEmulator, firestore_emulator
 from support.mobility import (
     CONTACT,
-    FLEETS,
     HANDOFF,
     MOVE_TO,
     Inbound,
     PhaseLog,
     account,
+    all_connected,
     all_delivered,
     apply_fleet,
     devices,
     event_messages,
     event_reasons,
     every_message_once,
+    fleet_object,
+    loads,
     mobility_cluster,
     move,
     onboard,
@@ -176,28 +178,16 @@ def test_a_move_cancelled_before_the_source_lets_go_leaves_the_account_where_it_
     assert sim_summary(cluster)["replacements"] == 0
 
 
-def loads(cluster: Cluster) -> dict[int, int]:
-    counted: dict[int, int] = {}
-    for cr in cluster.accounts():
-        shard = shard_of(cr)
-        if shard is not None:
-            counted[shard] = counted.get(shard, 0) + 1
-    return counted
-
-
-def all_connected(cluster: Cluster) -> bool:
-    return all(
-        (cr.get("status") or {}).get("phase") == "Connected"
-        and not ({MOVE_TO, HANDOFF} & set(cr["metadata"].get("annotations") or {}))
-        for cr in cluster.accounts()
-    )
-
-
 def test_rebalance_after_a_scale_up_evens_the_shards(cluster: Cluster) -> None:
     """Shards 0 and 1 full (4 each), the ninth account opens shard 2: 4, 4, 1. With
     rebalance on (maxSkew 1), accounts move to the new shard until the spread is 1."""
     apply_fleet(cluster, {})
-    wait_until("the fleet object seen", lambda: fleet_status(cluster) is not None, 30)
+
+    def no_moves() -> bool:  # the operator's view has caught up with the last move
+        status = (fleet_object(cluster) or {}).get("status") or {}
+        return status.get("movesInProgress") == 0
+
+    wait_until("the fleet status with no move in progress", no_moves, 30)
     numbers = phones(10, 9 - len(cluster.accounts()))
     ids = onboard(cluster, numbers[:-1])
     assert loads(cluster) == {0: 4, 1: 4}, loads(cluster)
@@ -327,6 +317,36 @@ def move_with_kill(
     assert all(counted[text] == 1 for text in inbound.sent[phone]), "a message stored twice"
 
 
+def test_a_source_that_dies_mid_move_and_stays_dead_is_fenced(cluster: Cluster) -> None:
+    """The source is SIGKILLed as the move is asked for and does not come back: after the
+    move timeout (10 s here) and once its Lease expired, the account is relabelled with
+    generation 0 and its new shard starts it from the latest backup, as the same device."""
+    follower = cluster.follower
+    assert follower is not None
+    cr = min(cluster.accounts(), key=lambda c: str(c["metadata"]["name"]))
+    name, phone, source = cr["metadata"]["name"], str(cr["spec"]["phone"]), shard_of(cr)
+    assert source is not None
+    now = loads(cluster)
+    target = min((o for o in range(3) if o != source), key=lambda o: (now.get(o, 0), o))
+    before = devices(cluster, [phone])
+    follower.paused.add(source)
+    follower.kill(source)  # gone before it could see the move: it never lets go
+    move(cluster, name, target)
+    try:
+        wait_until(
+            f"{name} Connected on shard {target}",
+            lambda: settled_on(cluster, name, target),
+            90,
+            interval=0.3,
+        )
+        assert "Fenced" in event_reasons(cluster, name)
+        assert devices(cluster, [phone]) == before, "a new device was linked"
+        assert sim_summary(cluster)["replacements"] == 0
+    finally:
+        follower.paused.discard(source)  # its other accounts come back with it
+    wait_until("every account Connected", lambda: all_connected(cluster), 90, interval=0.5)
+
+
 def test_failover_of_a_shard_whose_pod_never_comes_back(cluster: Cluster) -> None:
     """Shard 2's pod dies and is not started again: once its Lease stayed expired longer
     than failover.after, its accounts restart on other shards from their latest backup,
@@ -345,7 +365,7 @@ def test_failover_of_a_shard_whose_pod_never_comes_back(cluster: Cluster) -> Non
     wait_until(
         "shard 2's accounts Connected elsewhere",
         lambda: all(
-            (shard_of(c) or 2) != 2 and (c.get("status") or {}).get("phase") == "Connected"
+            shard_of(c) not in (None, 2) and (c.get("status") or {}).get("phase") == "Connected"
             for c in cluster.accounts()
             if c["metadata"]["name"] in names
         ),
@@ -396,8 +416,3 @@ def pod_ready(cluster: Cluster, ordinal: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def fleet_status(cluster: Cluster) -> dict[str, Any] | None:
-    response = httpx.get(f"{cluster.api.url}{FLEETS}/wafleet", timeout=10)
-    return None if response.status_code != 200 else dict(response.json())

@@ -19,19 +19,18 @@ from support.cluster import Cluster, api_client
 from support.firestore import FirestoreEmulator, firestore_emulator
 from support.mobility import (
     CONTACT,
-    FLEETS,
-    HANDOFF,
-    MOVE_TO,
     Inbound,
+    all_connected,
     all_delivered,
     apply_fleet,
     devices,
     every_message_once,
+    fleet_object,
+    loads,
     mobility_cluster,
     move,
     onboard,
     patch_fleet,
-    shard_of,
     sim_summary,
     stored_inbound,
 )
@@ -64,29 +63,13 @@ def cluster(
         running.stop()
 
 
-def loads(cluster: Cluster) -> dict[int, int]:
-    counted: dict[int, int] = {}
-    for cr in cluster.accounts():
-        shard = shard_of(cr)
-        if shard is not None:
-            counted[shard] = counted.get(shard, 0) + 1
-    return counted
-
-
 def settled(cluster: Cluster, expected: dict[int, int]) -> bool:
     """Every account Connected with no move open, and the shards holding ``expected``."""
-    crs = cluster.accounts()
-    calm = all(
-        (cr.get("status") or {}).get("phase") == "Connected"
-        and not ({MOVE_TO, HANDOFF} & set(cr["metadata"].get("annotations") or {}))
-        for cr in crs
-    )
-    return calm and loads(cluster) == expected
+    return all_connected(cluster) and loads(cluster) == expected
 
 
 def fleet_status(cluster: Cluster) -> dict[str, Any]:
-    found = httpx.get(f"{cluster.api.url}{FLEETS}/wafleet", timeout=10).json()
-    return dict(found.get("status") or {})
+    return dict((fleet_object(cluster) or {}).get("status") or {})
 
 
 def replicas(cluster: Cluster) -> int:
@@ -148,6 +131,7 @@ def test_draining_the_highest_shard_shrinks_the_statefulset(cluster: Cluster) ->
     wait_until("the StatefulSet shrunk to one shard", lambda: replicas(cluster) == 1, 30)
     assert sim_summary(cluster)["replacements"] == 0
     patch_fleet(cluster, {"drain": []})
+    wait_until("no shard draining", lambda: not fleet_status(cluster).get("draining"), 30)
 
 
 def test_consolidation_drains_the_shards_the_load_fits_without(cluster: Cluster) -> None:

@@ -254,3 +254,27 @@ def event_messages(cluster: Cluster, name: str, reason: str) -> list[str]:
         for e in items
         if (e.get("involvedObject") or {}).get("name") == name and e.get("reason") == reason
     ]
+
+
+def loads(cluster: Cluster) -> dict[int, int]:
+    """Accounts per shard label."""
+    counted: dict[int, int] = {}
+    for cr in cluster.accounts():
+        shard = shard_of(cr)
+        if shard is not None:
+            counted[shard] = counted.get(shard, 0) + 1
+    return counted
+
+
+def all_connected(cluster: Cluster) -> bool:
+    """Every account Connected, and no move asked for or open."""
+    return all(
+        (cr.get("status") or {}).get("phase") == "Connected"
+        and not ({MOVE_TO, HANDOFF} & set(cr["metadata"].get("annotations") or {}))
+        for cr in cluster.accounts()
+    )
+
+
+def fleet_object(cluster: Cluster, name: str = "wafleet") -> dict[str, Any] | None:
+    response = httpx.get(f"{cluster.api.url}{FLEETS}/{name}", timeout=10)
+    return None if response.status_code != 200 else dict(response.json())

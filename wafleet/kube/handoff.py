@@ -4,11 +4,13 @@ The state of a move lives on the account's resource, never only in a process, so
 step survives a SIGKILL of whoever was taking it (docs/design/mobility.md):
 
 - ``metadata.annotations["wafleet.io/move-to"]``: the ordinal asked for (by a person with
-  ``kubectl annotate``, or by the operator's drain, rebalance and failover planners);
+  ``kubectl annotate``, or by the operator's drain, rebalance and consolidation planners,
+  with their reason in ``wafleet.io/move-reason``);
 - ``metadata.annotations["wafleet.io/handoff"]``: the move the operator opened, as JSON
-  ``{"id", "from", "to", "at"}``, plus ``"generation"`` once the account is relabelled
-  onto the target (the backup generation the target must start from; 0: the latest,
-  whatever it is, after the source was fenced by its Lease);
+  ``{"id", "from", "to", "at", "reason"}``, plus ``"generation"`` once the account is
+  relabelled onto the target (the backup generation the target must start from; 0: the
+  latest, whatever it is: the source was fenced by its Lease, failed over, or had no
+  session to hand over);
 - ``status.handoff``: what the connectors did, ``{"id", "generation"}`` from the source
   once it let the session go (or ``"error"``), plus ``"restored"`` from the target once
   its volume holds that generation, written before the session starts.
@@ -106,6 +108,13 @@ class HandoffStatus:
             error=error if isinstance(error, str) and error else None,
             restored=_int(value.get("restored")),
         )
+
+
+def handed_over(status_handoff: Any) -> str | None:
+    """The id of the move whose source let the session go (``status.handoff`` with a
+    generation), or None."""
+    done = HandoffStatus.parse(status_handoff)
+    return done.id if done is not None and done.generation is not None else None
 
 
 def handoff_of(cr: Obj) -> Handoff | None:

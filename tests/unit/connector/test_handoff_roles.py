@@ -3,10 +3,10 @@ status the source writes when it lets a session go."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
+from k8s_emulator.patching import merge_patch
 
 from wafleet.kube.handoff import HANDOFF_ANNOTATION, Handoff
 from wafleet_connector import handoff as handoff_module
@@ -64,19 +64,6 @@ def test_a_marker_of_an_earlier_move_is_not_this_moves() -> None:
     assert (role.hold, role.step) == (True, "take")
 
 
-def merge(target: Any, patch: Any) -> Any:
-    """RFC 7386, as the API server applies a merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
-
-
 class StatusKube:
     """One account's resource; status patches merge into it."""
 
@@ -84,7 +71,7 @@ class StatusKube:
         self.cr = cr
 
     async def patch(self, _res: Any, _ns: Any, _name: str, body: Obj, **_: Any) -> Obj:
-        self.cr = merge(self.cr, body)
+        self.cr = merge_patch(self.cr, body)
         return self.cr
 
 

@@ -373,3 +373,12 @@ def test_the_policy_condition_names_what_moves() -> None:
     assert applied["message"].endswith(
         "drain [2] (fleet), failover after 90 s (fleet), moves 5 at a time, timeout 30 s"
     )
+
+
+def test_a_move_whose_source_let_go_shows_handed_over() -> None:
+    handoff = Handoff(id="m1", source=0, target=1, at="2026-12-01T00:00:00Z")
+    waiting = AccountInfo("wa-a", "+40712345678", "", 0, handoff=handoff)
+    let_go = AccountInfo("wa-b", "+40712345679", "", 0, handoff=handoff, handed_over="m1")
+    rows, count = move_rows([waiting, let_go], {"wa-a": 0, "wa-b": 0})
+    assert count == 2
+    assert [row["step"] for row in rows] == ["Opened", "HandedOver"]

@@ -238,3 +238,19 @@ async def test_a_move_to_removed_after_the_read_cancels_instead_of_relabelling()
     await run(api)
     assert handoff_of(api.account) is None
     assert api.reasons() == ["MoveCancelled"]
+
+
+async def test_a_shard_coming_up_takes_a_move_and_a_dead_one_is_refused() -> None:
+    """Shard 1 was scaled away (its Lease released: no holder) and starts again: the move
+    opens. A shard whose pod died (a holder that stopped renewing) is refused."""
+    api = Api(account_cr(**{MOVE_TO_ANNOTATION: "1"}))
+    state, indexes = world(api)
+    released = {"holderIdentity": None, "renewTime": lease(60)["renewTime"]}
+    indexes.leases[f"{STS}-shard-1"] = [{**released, "leaseDurationSeconds": 1}]
+    await step(state, kopf.Body(copy.deepcopy(api.account)), indexes)
+    assert handoff_of(api.account) is not None
+
+    api = Api(account_cr(**{MOVE_TO_ANNOTATION: "1"}))
+    await run(api, leases={0: 1.0, 1: 60.0})
+    assert handoff_of(api.account) is None
+    assert "shard 1 is not running" in api.events[0]["message"]
