@@ -148,6 +148,21 @@ class HandoffSteps:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def restore_to_unlink(self, cr: Obj) -> None:
+        """An account deleted after it was relabelled here, before its session was taken
+        over: put the handed-over session in place, so that the delete logs out the device
+        it holds (this volume may hold nothing for it, or an older stay's file)."""
+        handoff = handoff_of(cr)
+        assert handoff is not None and handoff.generation is not None
+        spec = spec_of(cr)
+        try:
+            await self._manager.take_over(spec, handoff.generation)
+        except Exception as exc:  # the delete goes on with what this volume holds
+            logger.warning(
+                "handed-over session not restored for its delete",
+                extra={"account": spec.id, "error": str(exc)[:200]},
+            )
+
     # ----- the source ------------------------------------------------------------------
     async def _give(self, cr: Obj, handoff: Handoff) -> Obj | None:
         spec = spec_of(cr)

@@ -113,11 +113,13 @@ class ShardSync:
         name = account_id_of(cr)
         self._names[name] = cr["metadata"]["name"]
         self._statuses.crs[name] = cr
+        role = role_of(cr, self._ordinal)
         if cr["metadata"].get("deletionTimestamp"):
             await self.handoffs.cancel(name)  # a delete ends a move: the device is unlinked
+            if role.step == "take" and name not in self._manager.account_ids():
+                await self.handoffs.restore_to_unlink(cr)  # the session is in the backup
             await self._delete(cr)
             return
-        role = role_of(cr, self._ordinal)
         if role.step is not None:
             self.handoffs.start(cr, role.step)
         if role.hold or self.handoffs.busy(name):

@@ -18,7 +18,11 @@ from wafleet.backups.base import BackupTooOld
 from wafleet.backups.factory import open_backups
 from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
+from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
+from wafleet.kube.handoff import HANDOFF_ANNOTATION, Handoff
 from wafleet.sim.service import SimConfig, SimWhatsApp
+from wafleet_connector.cr_status import CrStatusWriter
+from wafleet_connector.shard_sync import ShardSync
 from wafleet_connector.vault import RestoreRefused
 
 KEY = base64.b64encode(bytes(range(32))).decode()
@@ -130,6 +134,60 @@ async def test_a_fenced_source_hands_over_the_latest_backup_or_a_new_link(tmp_pa
         assert await b.manager.take_over(never, 0) == 0
         assert not stale.exists()
         assert sim.summary()["replacements"] == 0
+    finally:
+        await close_shard(a)
+        await close_shard(b)
+
+
+class DeletingKube:
+    """The API server as far as a delete's clean-up needs it: the account, its finalizer."""
+
+    def __init__(self, cr: dict[str, object]) -> None:
+        self.cr = cr
+        self.released = False
+
+    async def get(self, *_: object, **__: object) -> dict[str, object]:
+        return self.cr
+
+    async def patch(self, *_: object, **__: object) -> dict[str, object]:
+        self.released = True  # the only metadata patch of a delete: the finalizer
+        return self.cr
+
+
+async def test_an_account_deleted_before_its_target_took_it_over_is_logged_out(
+    tmp_path: Path,
+) -> None:
+    """Deleted between the relabel and the restore: the target holds no session for it,
+    or an older one; it restores the handed-over backup first, so that the delete logs
+    out the device (else the phone would keep a linked device nobody runs)."""
+    sim = SimWhatsApp(SimConfig(qr_first_ttl=5, qr_ttl=5))
+    spec = account(6)
+    a = await shard(tmp_path, "a", sim)
+    b = await shard(tmp_path, "b", sim)
+    try:
+        await a.link(spec)
+        generation = await a.manager.hand_over(spec)
+        assert sim.devices_of(spec.phone)
+        moved = Handoff(id="m1", source=0, target=1, at="", generation=generation)
+        cr = {
+            "metadata": {
+                "name": spec.resource_name,
+                "namespace": "ns",
+                "resourceVersion": "7",
+                "deletionTimestamp": "2026-12-01T00:00:00Z",
+                "finalizers": [CLEANUP_FINALIZER],
+                "labels": {SHARD_LABEL: "1"},
+                "annotations": {HANDOFF_ANNOTATION: moved.to_json()},
+            },
+            "spec": {"phone": spec.phone},
+            "status": {"phase": "Moving", "handoff": {"id": "m1", "generation": generation}},
+        }
+        kube = DeletingKube(cr)
+        writer = CrStatusWriter(kube, "ns", "b")  # type: ignore[arg-type]
+        sync = ShardSync(kube, "ns", 1, b.manager, writer)  # type: ignore[arg-type]
+        await sync.apply(cr)
+        await b.wait_for("the device logged out", lambda: not sim.devices_of(spec.phone), 10)
+        await b.wait_for("the finalizer released", lambda: kube.released, 10)
     finally:
         await close_shard(a)
         await close_shard(b)
