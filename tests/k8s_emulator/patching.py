@@ -15,7 +15,7 @@ import copy
 import json
 from typing import Any
 
-from k8s_emulator.errors import bad_request, unprocessable
+from k8s_emulator.errors import ApiError, bad_request, unprocessable
 
 JSON = dict[str, Any]
 
@@ -217,9 +217,19 @@ def json_patch(doc: Any, ops: Any) -> Any:
         elif kind == "copy":
             doc = _add(doc, path, copy.deepcopy(_get(doc, op["from"], kind)), kind)
         elif kind == "test":
+            # As evanphx/json-patch: a missing member tests equal to null, but a missing
+            # parent fails the patch ("is missing path"), whatever the value tested.
+            parts = _pointer(path)
+            if parts:
+                try:
+                    _parent(doc, parts, kind, path)
+                except ApiError:
+                    raise unprocessable(
+                        f"test operation does not apply: is missing path: {path}"
+                    ) from None
             try:
                 actual = _get(doc, path, kind)
-            except Exception:
+            except ApiError:
                 actual = None
             if json.dumps(actual, sort_keys=True) != json.dumps(op.get("value"), sort_keys=True):
                 raise unprocessable(f"testing value {path} failed: test failed")
