@@ -76,6 +76,22 @@ def scan_all(cluster: Cluster, crs: dict[str, dict[str, Any]]) -> None:
             assert response.status_code == 200, response.text
 
 
+def scan_shown(api: httpx.Client, sim: httpx.Client, account_id: str, number: str) -> None:
+    """Scan the code the API shows, as a person would: a code can die between reading and
+    scanning it (it rotated, or the shard that showed it stopped: 404 qr_not_found), and
+    then the one shown now is scanned."""
+
+    def scanned() -> bool:
+        code = api.get(f"/api/whatsapp/accounts/{account_id}").json()["account"]["qr"]
+        if not code:
+            return False
+        answer = sim.post("/sim/scan", json={"qr": code, "phone": number})
+        assert answer.status_code in (200, 404), answer.text
+        return answer.status_code == 200
+
+    wait_until("a scan of the code shown", scanned, 60, interval=0.3)
+
+
 def phases(crs: dict[str, dict[str, Any]]) -> Counter[str]:
     return Counter((cr.get("status") or {}).get("phase", "") for cr in crs.values())
 
@@ -186,8 +202,8 @@ def test_delete_logs_out_wipes_and_removes(cluster: Cluster) -> None:
             )
             return code
 
-        code = wait_until("a QR code through the API", qr, 60, interval=0.3)
-        assert sim.post("/sim/scan", json={"qr": code, "phone": number}).status_code == 200
+        wait_until("a QR code through the API", qr, 60, interval=0.3)
+        scan_shown(api, sim, account_id, number)
         wait_until(
             "connected",
             lambda: (
@@ -240,15 +256,7 @@ def test_an_account_with_a_legacy_id_runs_under_it_and_is_found_by_either(
         assert legacy in listed and name not in listed
         assert by_name(cluster, name)[name]["status"]["phase"] == "QRReady"  # written by name
 
-        def scanned() -> bool:
-            # A code may rotate between reading it and scanning it (404 qr_not_found), as
-            # for a person: scan the one shown now.
-            code = api.get(f"/api/whatsapp/accounts/{legacy}").json()["account"]["qr"]
-            answer = sim.post("/sim/scan", json={"qr": code, "phone": number})
-            assert answer.status_code in (200, 404), answer.text
-            return answer.status_code == 200
-
-        wait_until("a scan of the code shown", scanned, 30, interval=0.3)
+        scan_shown(api, sim, legacy, number)
         wait_until(
             "connected under the legacy id",
             lambda: (
@@ -322,8 +330,8 @@ def test_disconnect_suspends_and_regenerate_resumes_or_relinks(cluster: Cluster)
             ]
             return found
 
-        code = wait_until("a QR code", lambda: account()["qr"], 60, interval=0.3)
-        assert sim.post("/sim/scan", json={"qr": code, "phone": number}).status_code == 200
+        wait_until("a QR code", lambda: account()["qr"], 60, interval=0.3)
+        scan_shown(api, sim, account_id, number)
         wait_until("connected", lambda: account()["status"] == "connected", 30)
         assert api.post(f"/api/whatsapp/regenerate-qr/{account_id}").status_code == 409
 

@@ -234,4 +234,14 @@ class AccountRunner(SessionEvents, Unlinking):
             return step
         self.ctx.on_disconnected(self.spec.id)
         await self._stop_session()
+        if self.status.phase in (Phase.QR_READY, Phase.PAIRING_CODE_READY):
+            # The code dies with the link: withdraw it rather than leave it shown.
+            self._set(
+                Phase.PENDING,
+                reason="the connector stopped: the code shown no longer works; a new one "
+                "comes when the account runs again",
+                qr=None,
+                qr_expires_at=None,
+                pairing_code=None,
+            )
         return Next.EXIT

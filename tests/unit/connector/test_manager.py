@@ -278,3 +278,19 @@ async def test_a_stored_suspended_phase_does_not_outlive_a_resume(tmp_path: Path
         await shard.wait_phase(spec.id, Phase.CONNECTED)
     finally:
         await close_shard(shard)
+
+
+@pytest.mark.parametrize("login", ["qr", "pairingCode"])
+async def test_a_stopping_shard_withdraws_the_codes_it_showed(tmp_path: Path, login: str) -> None:
+    """A code shown by a connector that stops dies with its link: the last status it
+    writes says so, instead of leaving a code nobody can use on the account."""
+    shard = await open_shard(tmp_path)
+    spec = account(7, login=login)
+    waiting = Phase.QR_READY if login == "qr" else Phase.PAIRING_CODE_READY
+    shard.manager.ensure(spec)
+    await shard.wait_phase(spec.id, waiting)
+    await close_shard(shard)
+    last = shard.statuses.latest[spec.id]
+    assert last.phase == Phase.PENDING
+    assert last.qr is None and last.pairing_code is None
+    assert "stopped" in (last.reason or "")
