@@ -22,7 +22,13 @@ from wafleet.kube.account_cr import (
 )
 from wafleet.kube.client import ACCOUNTS, STATEFULSETS, Conflict, KubeClient, NotFound, Resource
 from wafleet.kube.config import load_connection
-from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff, handed_over
+from wafleet.kube.handoff import (
+    HANDOFF_ANNOTATION,
+    MOVE_REASON_ANNOTATION,
+    MOVE_TO_ANNOTATION,
+    Handoff,
+    handed_over,
+)
 from wafleet_operator.fleet import (
     AccountInfo,
     Assign,
@@ -127,6 +133,7 @@ def info_of(body: Mapping[str, Any]) -> AccountInfo:
         deleting=meta.get("deletionTimestamp") is not None,
         phase=phase if isinstance(phase, str) else None,
         move_to=annotations.get(MOVE_TO_ANNOTATION),
+        move_reason=annotations.get(MOVE_REASON_ANNOTATION),
         handoff=Handoff.parse(annotations.get(HANDOFF_ANNOTATION)),
         handed_over=handed_over((body.get("status") or {}).get("handoff")),
     )

@@ -28,6 +28,7 @@ class AccountInfo:
     deleting: bool = False
     phase: str | None = None  # status.phase, as the connector (or the operator) wrote it
     move_to: str | None = None  # the wafleet.io/move-to annotation, as written
+    move_reason: str | None = None  # why a planner asked for it (wafleet.io/move-reason)
     handoff: Handoff | None = None  # the open move (wafleet.io/handoff)
     handed_over: str | None = None  # the move whose source let go (status.handoff.id)
 

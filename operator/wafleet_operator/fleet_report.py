@@ -22,8 +22,8 @@ from wafleet_operator.fleet_status import (
     fleet_status,
     lease_view,
 )
+from wafleet_operator.fleet_view import view_of
 from wafleet_operator.move_planner import draining
-from wafleet_operator.mover import view_of
 from wafleet_operator.policy import FLEETS, FleetInfo, governing, resolve
 from wafleet_operator.reporter import changed
 

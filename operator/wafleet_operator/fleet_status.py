@@ -108,6 +108,11 @@ def _timestamp(text: str) -> str | None:
     return text if "T" in text and parsed.tzinfo is not None else None
 
 
+def _fits(reason: str | None) -> bool:
+    """A planner's reason as the CRD takes it (a hand-edited one may not be)."""
+    return bool(reason) and len(reason or "") <= 64
+
+
 def move_rows(
     accounts: Iterable[AccountInfo], placements: Mapping[str, int]
 ) -> tuple[list[Obj], int]:
@@ -144,7 +149,8 @@ def move_rows(
                 row["from"] = source
             if target is not None:
                 row["to"] = target
-            row |= {"reason": "requested", "step": "Opened"}
+            reason = account.move_reason if _fits(account.move_reason) else "requested"
+            row |= {"reason": reason, "step": "Opened"}
         rows[account.name] = row
     ordered = [rows[name] for name in sorted(rows)]
     return ordered[:MOVES_MAX], len(ordered)

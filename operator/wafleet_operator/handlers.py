@@ -15,8 +15,14 @@ import kopf
 
 from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet.kube.client import KubeError
-from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff, handed_over
-from wafleet_operator import actions, fleet_report, liveness, mover, moves, policy
+from wafleet.kube.handoff import (
+    HANDOFF_ANNOTATION,
+    MOVE_REASON_ANNOTATION,
+    MOVE_TO_ANNOTATION,
+    Handoff,
+    handed_over,
+)
+from wafleet_operator import actions, fleet_report, fleet_view, liveness, mover, moves, policy
 from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.readiness import READINESS
 from wafleet_operator.settings import OperatorSettings
@@ -99,6 +105,7 @@ def accounts(
             deleting=meta.get("deletionTimestamp") is not None,
             phase=phase if isinstance(phase, str) else None,
             move_to=meta.annotations.get(MOVE_TO_ANNOTATION),
+            move_reason=meta.annotations.get(MOVE_REASON_ANNOTATION),
             handoff=Handoff.parse(meta.annotations.get(HANDOFF_ANNOTATION)),
             handed_over=handed_over(status.get("handoff")),
         )
@@ -162,7 +169,9 @@ async def place(
     if body.get("metadata", {}).get("deletionTimestamp"):
         return
     indexes = actions.Indexes.of(kwargs)
-    await actions.reconcile(memo.state, body, indexes, lambda: mover.excluded(memo.state, indexes))
+    await actions.reconcile(
+        memo.state, body, indexes, lambda: fleet_view.excluded(memo.state, indexes)
+    )
     await moves.step(memo.state, body, indexes)
 
 
@@ -178,7 +187,7 @@ async def retry_pending(
     indexes = actions.Indexes.of(kwargs)
     with api_paced():
         await actions.reconcile(
-            memo.state, body, indexes, lambda: mover.excluded(memo.state, indexes)
+            memo.state, body, indexes, lambda: fleet_view.excluded(memo.state, indexes)
         )
 
 

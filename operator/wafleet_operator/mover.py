@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from wafleet.core.models import iso, parse_iso
-from wafleet.kube.account_cr import shard_lease_name
+from wafleet.core.models import iso
 from wafleet.kube.client import ACCOUNTS, Conflict, Invalid, NotFound
 from wafleet.kube.handoff import (
     HANDOFF_ANNOTATION,
@@ -31,8 +30,9 @@ from wafleet.kube.handoff import (
     move_to_of,
 )
 from wafleet_operator import moves
-from wafleet_operator.actions import Indexes, OperatorState, policy_now, statefulset, values
-from wafleet_operator.move_planner import FleetView, MoveRequest, draining, failover, plan
+from wafleet_operator.actions import Indexes, OperatorState
+from wafleet_operator.fleet_view import view_of
+from wafleet_operator.move_planner import MoveRequest, failover, plan
 
 logger = logging.getLogger(__name__)
 
@@ -43,49 +43,6 @@ def now() -> datetime:
 
 def stamp() -> str:
     return iso(now()) or ""
-
-
-def dead_shards(state: OperatorState, indexes: Indexes, after: float) -> frozenset[int]:
-    """Shards whose Lease expired more than ``after`` seconds ago (a shard with no Lease
-    yet is starting, not dead)."""
-    own = state.config.connector_statefulset
-    occupied = {a.shard for a in values(indexes.accounts) if a.shard is not None}
-    dead = set()
-    for ordinal in occupied:
-        lease = next(iter(indexes.leases.get(shard_lease_name(own, ordinal), [])), None)
-        if lease is None:
-            continue
-        renewed = parse_iso(lease.get("renewTime"))
-        duration = lease.get("leaseDurationSeconds")
-        if renewed is None or not isinstance(duration, int):
-            continue
-        expired_at = renewed + timedelta(seconds=duration)
-        if (now() - expired_at).total_seconds() > after:
-            dead.add(ordinal)
-    return frozenset(dead)
-
-
-def view_of(state: OperatorState, indexes: Indexes) -> FleetView:
-    resolved = policy_now(state, indexes)
-    mobility = resolved.mobility
-    sts = statefulset(state, indexes.statefulsets)
-    replicas = 0 if sts is None else int(sts["replicas"])
-    if state.scaled_to is not None:
-        replicas = state.scaled_to
-    dead = dead_shards(state, indexes, mobility.failover_after) if mobility.failover else None
-    return FleetView(
-        accounts=list(values(indexes.accounts)),
-        replicas=replicas,
-        policy=resolved.policy,
-        mobility=mobility,
-        dead=dead or frozenset(),
-    )
-
-
-def excluded(state: OperatorState, indexes: Indexes) -> frozenset[int]:
-    """Shards that take no new account: draining ones, and dead ones (with failover)."""
-    view = view_of(state, indexes)
-    return draining(view) | view.dead
 
 
 async def run_planners(state: OperatorState, indexes: Indexes) -> None:

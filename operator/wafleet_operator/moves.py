@@ -55,7 +55,8 @@ from wafleet_operator.actions import (
     values,
 )
 from wafleet_operator.fleet import AccountInfo
-from wafleet_operator.move_planner import loads_with_moves
+from wafleet_operator.fleet_view import view_of
+from wafleet_operator.move_planner import draining, loads_with_moves
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +132,14 @@ def _refusal(
             f"shard {target} is beyond maxShards {policy.max_shards} "
             f"(ordinals 0 to {policy.max_shards - 1}); raise maxShards first"
         )
-    if target in mobility.drain:
-        return None, f"shard {target} is draining (spec.drain of the WhatsAppFleet)"
+    view = view_of(state, indexes)
+    if target in mobility.drain or target in draining(view):
+        return None, (
+            f"shard {target} is draining (spec.drain of the WhatsAppFleet, or consolidation: "
+            "the load fits without it)"
+        )
+    if target in view.dead:
+        return None, f"shard {target} is failed over: its Lease stayed expired"
     if lease_lost(state, indexes, target):
         return None, (
             f"shard {target} is not running: its Lease is held but not renewed (its pod "

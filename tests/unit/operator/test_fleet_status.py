@@ -382,3 +382,13 @@ def test_a_move_whose_source_let_go_shows_handed_over() -> None:
     rows, count = move_rows([waiting, let_go], {"wa-a": 0, "wa-b": 0})
     assert count == 2
     assert [row["step"] for row in rows] == ["Opened", "HandedOver"]
+
+
+def test_a_planned_move_not_yet_opened_shows_the_planners_reason() -> None:
+    planned = AccountInfo("wa-a", "+40712345678", "", 2, move_to="0", move_reason="drain")
+    asked = AccountInfo("wa-b", "+40712345679", "", 2, move_to="1")
+    rows, _ = move_rows([planned, asked], {"wa-a": 2, "wa-b": 2})
+    assert [(row["reason"], row["step"], row["to"]) for row in rows] == [
+        ("drain", "Opened", 0),
+        ("requested", "Opened", 1),
+    ]

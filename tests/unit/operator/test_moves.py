@@ -20,6 +20,7 @@ from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff
 from wafleet_operator.actions import Indexes, OperatorState, info_of
 from wafleet_operator.fleet import Fleet
 from wafleet_operator.moves import step
+from wafleet_operator.planner import MobilityPolicy
 from wafleet_operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -254,3 +255,15 @@ async def test_a_shard_coming_up_takes_a_move_and_a_dead_one_is_refused() -> Non
     await run(api, leases={0: 1.0, 1: 60.0})
     assert handoff_of(api.account) is None
     assert "shard 1 is not running" in api.events[0]["message"]
+
+
+async def test_a_move_onto_a_shard_that_consolidation_empties_is_refused() -> None:
+    """With consolidation on, the load of one account fits in shard 0: shard 1 drains, so
+    a person's move onto it would only be moved away again."""
+    api = Api(account_cr(**{MOVE_TO_ANNOTATION: "1"}))
+    state, indexes = world(api)
+    mobility = MobilityPolicy(rebalance=True, consolidate=True)
+    state.config = OperatorSettings(namespace="ns", mobility=mobility)
+    await step(state, kopf.Body(copy.deepcopy(api.account)), indexes)
+    assert handoff_of(api.account) is None
+    assert "shard 1 is draining" in api.events[0]["message"]
