@@ -17,10 +17,6 @@ from wafleet.kube.account_cr import CLEANUP_FINALIZER, SHARD_LABEL
 from wafleet.kube.client import KubeError
 from wafleet.kube.handoff import (
     HANDOFF_ANNOTATION,
-    MOVE_REASON_ANNOTATION,
-    MOVE_TO_ANNOTATION,
-    Handoff,
-    handed_over,
 )
 from wafleet_operator import actions, fleet_report, fleet_view, liveness, mover, moves, policy
 from wafleet_operator.fleet import AccountInfo
@@ -91,25 +87,8 @@ async def disconnect(memo: Any, **_: Any) -> None:
 
 
 @kopf.index(GROUP, VERSION, PLURAL, id="accounts")
-def accounts(
-    name: str, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[str, AccountInfo]:
-    shard = meta.labels.get(SHARD_LABEL)
-    phase = status.get("phase")
-    return {
-        name: AccountInfo(
-            name=name,
-            phone=str(spec.get("phone", "")),
-            created=str(meta.get("creationTimestamp", "")),
-            shard=int(shard) if shard is not None and shard.isdigit() else None,
-            deleting=meta.get("deletionTimestamp") is not None,
-            phase=phase if isinstance(phase, str) else None,
-            move_to=meta.annotations.get(MOVE_TO_ANNOTATION),
-            move_reason=meta.annotations.get(MOVE_REASON_ANNOTATION),
-            handoff=Handoff.parse(meta.annotations.get(HANDOFF_ANNOTATION)),
-            handed_over=handed_over(status.get("handoff")),
-        )
-    }
+def accounts(name: str, body: kopf.Body, **_: Any) -> dict[str, AccountInfo]:
+    return {name: actions.info_of(body)}  # as an event's body reads
 
 
 @kopf.index(policy.GROUP, policy.VERSION, policy.PLURAL, id="fleets")

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from wafleet.core.models import iso
 from wafleet.kube.client import ACCOUNTS, Conflict, Invalid, NotFound
 from wafleet.kube.handoff import (
     HANDOFF_ANNOTATION,
@@ -35,14 +33,6 @@ from wafleet_operator.fleet_view import view_of
 from wafleet_operator.move_planner import MoveRequest, failover, plan
 
 logger = logging.getLogger(__name__)
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def stamp() -> str:
-    return iso(now()) or ""
 
 
 async def run_planners(state: OperatorState, indexes: Indexes) -> None:
@@ -103,7 +93,7 @@ async def _fail_over(state: OperatorState, request: MoveRequest) -> None:
     if open_move is not None and open_move.target == request.target:
         move_id, at = open_move.id, open_move.at  # its source never answered: same move
     else:
-        move_id, at = uuid.uuid4().hex[:12], stamp()
+        move_id, at = uuid.uuid4().hex[:12], moves.stamp()
     handoff = Handoff(
         id=move_id, source=request.source, target=request.target, at=at, reason="failover"
     )

@@ -54,9 +54,8 @@ from wafleet_operator.actions import (
     scale,
     values,
 )
-from wafleet_operator.fleet import AccountInfo
 from wafleet_operator.fleet_view import view_of
-from wafleet_operator.move_planner import draining, loads_with_moves
+from wafleet_operator.move_planner import draining
 
 logger = logging.getLogger(__name__)
 
@@ -74,19 +73,23 @@ def stamp() -> str:
     return iso(now()) or ""
 
 
-def lease_current(state: OperatorState, indexes: Indexes, ordinal: int) -> bool | None:
-    """Whether shard ``ordinal``'s Lease is held and renewed; None when it has none yet."""
+def _lease(state: OperatorState, indexes: Indexes, ordinal: int) -> Mapping[str, Any] | None:
     name = shard_lease_name(state.config.connector_statefulset, ordinal)
-    lease = next(iter(indexes.leases.get(name, [])), None)
-    return None if lease is None else lease_is_fresh(dict(lease), now())
+    found: Mapping[str, Any] | None = next(iter(indexes.leases.get(name, [])), None)
+    return found
+
+
+def lease_current(state: OperatorState, indexes: Indexes, ordinal: int) -> bool:
+    """Whether shard ``ordinal``'s Lease is held and renewed (none yet: not current)."""
+    lease = _lease(state, indexes, ordinal)
+    return lease is not None and lease_is_fresh(dict(lease), now())
 
 
 def lease_lost(state: OperatorState, indexes: Indexes, ordinal: int) -> bool:
     """A shard whose pod died: its Lease has a holder that stopped renewing it. A released
     Lease (no holder: the shard was stopped, or scaled away and is starting again) or none
     at all is a shard coming up, which takes the move once it runs."""
-    name = shard_lease_name(state.config.connector_statefulset, ordinal)
-    lease = next(iter(indexes.leases.get(name, [])), None)
+    lease = _lease(state, indexes, ordinal)
     if lease is None or not lease.get("holderIdentity"):
         return False
     return not lease_is_fresh(dict(lease), now())
@@ -145,7 +148,7 @@ def _refusal(
             f"shard {target} is not running: its Lease is held but not renewed (its pod "
             "died, or cannot reach the API server)"
         )
-    loads = loads_with_moves(list(values(indexes.accounts)))
+    loads = state.fleet.loads(values(indexes.accounts))  # with moves the index lags behind
     if loads.get(target, 0) >= policy.sessions_per_shard:
         return None, (
             f"shard {target} is full ({loads.get(target, 0)} of "
@@ -194,7 +197,7 @@ async def _from_source(
         elif done.generation is not None:
             await relabel(state, body, handoff, done.generation)
         return
-    opened = parse_ordinal_time(handoff.at)
+    opened = parse_iso(handoff.at) if handoff.at else None
     waited = 0.0 if opened is None else (now() - opened).total_seconds()
     timeout = policy_now(state, indexes).mobility.move_timeout
     if waited < timeout:
@@ -209,10 +212,6 @@ async def _from_source(
             f"{waited:.0f} s (moves.timeout {timeout:g} s); it keeps the account"
         )
         await _cancel(state, body, why)
-
-
-def parse_ordinal_time(text: str) -> datetime | None:
-    return parse_iso(text) if text else None
 
 
 async def relabel(
@@ -371,8 +370,3 @@ async def _set_phase(state: OperatorState, body: kopf.Body, reason: str) -> None
         )
     except (Conflict, NotFound):
         return
-
-
-def info_moving(accounts: list[AccountInfo]) -> int:
-    """How many accounts have a move asked for or open."""
-    return sum(1 for a in accounts if a.moving)

@@ -44,7 +44,6 @@ def test_without_a_move_the_account_runs() -> None:
 
 
 def test_the_source_gives_the_session_once_then_holds_it() -> None:
-    assert role_of(account(opened()), 0) == role_of(account(opened()), 0)
     first = role_of(account(opened()), 0)
     assert (first.hold, first.step) == (True, "give")
     done = role_of(account(opened(), {"id": "m2", "generation": G}), 0)

@@ -20,7 +20,7 @@ from wafleet.kube.handoff import HANDOFF_ANNOTATION, MOVE_TO_ANNOTATION, Handoff
 from wafleet_operator.actions import Indexes, OperatorState, info_of
 from wafleet_operator.fleet import Fleet
 from wafleet_operator.moves import step
-from wafleet_operator.planner import MobilityPolicy
+from wafleet_operator.planner import MobilityPolicy, ShardPolicy
 from wafleet_operator.settings import OperatorSettings
 
 Obj = dict[str, Any]
@@ -267,3 +267,19 @@ async def test_a_move_onto_a_shard_that_consolidation_empties_is_refused() -> No
     await step(state, kopf.Body(copy.deepcopy(api.account)), indexes)
     assert handoff_of(api.account) is None
     assert "shard 1 is draining" in api.events[0]["message"]
+
+
+async def test_two_moves_opened_before_the_index_shows_either_never_overfill_a_shard() -> None:
+    """The index lags behind the operator's own writes: the room a move just took on its
+    target counts for the next one, or both would take the last place."""
+    first, second = Api(account_cr(**{MOVE_TO_ANNOTATION: "1"})), Api(account_cr())
+    second.account["metadata"]["name"] = "wa-b"
+    second.account["metadata"]["annotations"][MOVE_TO_ANNOTATION] = "1"
+    state, indexes = world(first)
+    state.config = OperatorSettings(namespace="ns", policy=ShardPolicy(sessions_per_shard=1))
+    await step(state, kopf.Body(copy.deepcopy(first.account)), indexes)  # index unchanged
+    assert handoff_of(first.account) is not None
+    state.kube = second  # type: ignore[assignment]
+    await step(state, kopf.Body(copy.deepcopy(second.account)), indexes)
+    assert handoff_of(second.account) is None
+    assert "shard 1 is full" in second.events[0]["message"]
