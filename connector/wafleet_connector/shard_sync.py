@@ -122,6 +122,10 @@ class ShardSync:
             return
         if role.step is not None:
             self.handoffs.start(cr, role.step)
+        if role.hold and role.step != "take":
+            # Given away: this shard writes nothing more for it (a status write in flight
+            # would put back the phase of the session it stopped over the move's).
+            self._statuses.forget(name)
         if role.hold or self.handoffs.busy(name):
             return  # moving: given up here, or not yet taken over
         self._manager.ensure(spec_of(cr), status_of(cr))

@@ -142,3 +142,22 @@ async def test_a_target_that_cannot_open_the_backup_says_so_and_looks_again(
     assert phases == ["Failed", "Pending"]  # it said why, then took it once it could
     assert kube.cr["status"]["handoff"] == {"id": "m2", "generation": G, "restored": G}
     assert target.tries == 2
+
+
+async def test_a_source_writes_no_status_of_the_session_it_gives_up() -> None:
+    """Once the source sees the move, a status of the session it is stopping (Connected,
+    a message's time) must not land over the move's phase."""
+    from wafleet.core.models import AccountStatus  # noqa: PLC0415
+    from wafleet.core.phases import Phase  # noqa: PLC0415
+    from wafleet_connector.cr_status import CrStatusWriter  # noqa: PLC0415
+    from wafleet_connector.shard_sync import ShardSync  # noqa: PLC0415
+
+    cr = account(opened(source=0), None)
+    cr["metadata"]["resourceVersion"] = "1"
+    kube = StatusKube(cr)
+    writer = CrStatusWriter(kube, "ns", "pod-0")  # type: ignore[arg-type]
+    sync = ShardSync(kube, "ns", 0, HandingOver(), writer)  # type: ignore[arg-type]
+    await sync.apply(kube.cr)
+    await writer.write_statuses({"wa-a": AccountStatus(phase=Phase.CONNECTED)})
+    await sync.handoffs.wait_idle()
+    assert kube.cr["status"]["phase"] == "Moving"
