@@ -95,6 +95,15 @@ class Settings:
     engine_library: str = "neonize"  # "module:function" runs a stand-in Go library (tests)
     kube_watch_timeout: float = 90.0  # a watch silent this long (no event, no bookmark) is dead
     kube_watch_seconds: int = 300  # the server ends each watch after this; a new one follows
+    event_retention_days: int = 7  # events older than this are dropped (Firestore: expiresAt)
+    event_poll: float = 0.5  # seconds between reads of the log when no local write wakes it
+    webhook_timeout: float = 10.0  # seconds a delivery may take before it counts as failed
+    webhook_retry_min: float = 1.0  # seconds: the first retry delay (doubling, with jitter)
+    webhook_retry_max: float = 3600.0  # seconds: the longest delay between two attempts
+    webhook_retry_for: float = 86400.0  # seconds an event is retried before it is dead-lettered
+    webhook_concurrency: int = 16  # accounts delivered at once per webhook
+    # Webhook URLs on private, loopback or link-local addresses are refused unless allowed.
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -166,6 +175,16 @@ class Settings:
             engine_library=read.string("ENGINE_LIBRARY", "neonize"),
             kube_watch_timeout=read.number("KUBE_WATCH_TIMEOUT", 90.0, minimum=1, maximum=3600),
             kube_watch_seconds=read.integer("KUBE_WATCH_SECONDS", 300, minimum=1, maximum=3600),
+            event_retention_days=read.integer("EVENT_RETENTION_DAYS", 7, minimum=1, maximum=3650),
+            event_poll=read.number("EVENT_POLL", 0.5, minimum=0.05, maximum=60),
+            webhook_timeout=read.number("WEBHOOK_TIMEOUT", 10.0, minimum=0.1, maximum=120),
+            webhook_retry_min=read.number("WEBHOOK_RETRY_MIN", 1.0, minimum=0.01, maximum=3600),
+            webhook_retry_max=read.number("WEBHOOK_RETRY_MAX", 3600.0, minimum=0.01, maximum=86400),
+            webhook_retry_for=read.number(
+                "WEBHOOK_RETRY_FOR", 86400.0, minimum=1, maximum=30 * 86400
+            ),
+            webhook_concurrency=read.integer("WEBHOOK_CONCURRENCY", 16, minimum=1, maximum=1000),
+            webhook_allow_private=read.boolean("WEBHOOK_ALLOW_PRIVATE", False),
         )
         if settings.store == "firestore" and settings.firestore_project is None:
             raise ConfigError(
@@ -180,6 +199,10 @@ class Settings:
         settings = replace(settings, **given)
         if settings.backoff_max < settings.backoff_base:
             raise ConfigError("WAFLEET_BACKOFF_MAX must be at least WAFLEET_BACKOFF_BASE")
+        if settings.webhook_retry_max < settings.webhook_retry_min:
+            raise ConfigError(
+                "WAFLEET_WEBHOOK_RETRY_MAX must be at least WAFLEET_WEBHOOK_RETRY_MIN"
+            )
         if settings.link_max_ttl < settings.link_ttl:
             raise ConfigError(
                 f"WAFLEET_LINK_TTL={settings.link_ttl} is above WAFLEET_LINK_MAX_TTL="
