@@ -28,9 +28,18 @@ from wafleet.core.logs import redact_pattern, redact_secret
 from wafleet.core.settings import Settings
 from wafleet.core.signing_key import load_or_create_link_key
 from wafleet.stores.factory import open_key_store
-from wafleet_api import routes_accounts, routes_keys, routes_links, routes_messages, routes_system
+from wafleet_api import (
+    routes_accounts,
+    routes_events,
+    routes_keys,
+    routes_links,
+    routes_messages,
+    routes_system,
+    routes_webhooks,
+)
 from wafleet_api.auth import BearerAuth
 from wafleet_api.backend import AccountBackend, BackendUnavailable
+from wafleet_api.event_feed import EventFeed
 from wafleet_api.headers import SecurityHeaders
 from wafleet_api.links import LinkSigner
 from wafleet_api.principal import KeyResolver
@@ -93,6 +102,8 @@ def create_app(
             *routes_links.routes(),
             *routes_keys.routes(),
             *routes_messages.routes(),
+            *routes_events.routes(),
+            *routes_webhooks.routes(),
             *routes_system.routes(),
             *extra_routes,
         ],
@@ -119,6 +130,7 @@ def create_app(
     app.state.backend = backend
     app.state.links = links
     app.state.keys = keys
+    app.state.event_feed = EventFeed()
     app.state.started_at = time.monotonic()
     app.state.storage_writable = storage_writable
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from wafleet.core.models import Account, AccountSpec, OutboxItem, Thread
+from wafleet.stores.base import EventLog, WebhookStore
 from wafleet_api.account_index import AccountSnapshot
 
 
@@ -56,3 +57,16 @@ class AccountBackend(Protocol):
     async def threads(
         self, *, account_id: str | None, thread_id: str | None, limit: int
     ) -> list[Thread]: ...
+
+    @property
+    def event_log(self) -> EventLog:
+        """The event log the API pages and streams (the message store's)."""
+        ...
+
+    @property
+    def webhook_store(self) -> WebhookStore: ...
+
+    def deliveries_changed(self) -> None:
+        """A webhook was added or replayed here: deliver soon (a no-op where this process
+        does not deliver, as the API pods of a cluster: the connectors poll)."""
+        ...

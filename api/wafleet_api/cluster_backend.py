@@ -27,7 +27,7 @@ from wafleet.kube.client import (
     NotFound,
 )
 from wafleet.kube.listwatch import ListWatch
-from wafleet.stores.base import MessageStore
+from wafleet.stores.base import EventLog, MessageStore, WebhookStore
 from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.backend import AccountNotFound, ActionRefused, BackendUnavailable
 
@@ -131,6 +131,7 @@ def _decoded(cr: Obj) -> Account | None:
 
 
 StoreOpener = Callable[[], Awaitable[MessageStore]]
+HooksOpener = Callable[[], Awaitable[WebhookStore]]
 
 
 @contextlib.contextmanager
@@ -153,12 +154,15 @@ class ClusterBackend:
         kube: KubeClient,
         namespace: str,
         open_store: StoreOpener,
+        open_hooks: HooksOpener,
         watch_seconds: int = 300,
     ) -> None:
         self._kube = kube
         self._namespace = namespace
         self._open_store = open_store
+        self._open_hooks = open_hooks
         self._opened: MessageStore | None = None
+        self._hooks: WebhookStore | None = None
         self.cache = AccountCache(kube, namespace, watch_seconds)
         self._task: asyncio.Task[None] | None = None
 
@@ -167,8 +171,21 @@ class ClusterBackend:
         assert self._opened is not None, "backend not started"
         return self._opened
 
+    @property
+    def event_log(self) -> EventLog:
+        return self._store
+
+    @property
+    def webhook_store(self) -> WebhookStore:
+        assert self._hooks is not None, "backend not started"
+        return self._hooks
+
+    def deliveries_changed(self) -> None:
+        """Nothing to do here: the connector pods deliver, and they poll the store."""
+
     async def start(self) -> None:
         self._opened = await self._open_store()
+        self._hooks = await self._open_hooks()
         self._task = asyncio.create_task(self.cache.run(), name="account-cache")
 
     async def close(self) -> None:
@@ -176,6 +193,8 @@ class ClusterBackend:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._hooks is not None:
+            await self._hooks.close()
         if self._opened is not None:
             await self._opened.close()
         await self._kube.close()

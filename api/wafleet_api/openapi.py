@@ -26,6 +26,7 @@ from wafleet.core.phases import LEGACY_STATUS, Phase
 from wafleet.core.phones import EXAMPLE_PHONE
 from wafleet_api.listing import MAX_PAGE, QR_FORMS
 from wafleet_api.openapi_access import ACCESS_OPERATIONS, PAGE_PARAMETERS, PAGE_RESPONSES
+from wafleet_api.openapi_events import EVENT_OPERATIONS
 from wafleet_api.openapi_sim import SIM_OPERATIONS
 from wafleet_api.openapi_types import (
     ERROR,
@@ -408,6 +409,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         "responses": {"200": ok({"type": "object"}), **errors(401)},
     },
     **ACCESS_OPERATIONS,
+    **EVENT_OPERATIONS,
     **SIM_OPERATIONS,
 }
 

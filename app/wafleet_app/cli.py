@@ -133,7 +133,7 @@ def run_api(args: argparse.Namespace) -> int:
     from wafleet.core.token import load_or_create_token
     from wafleet.kube.client import KubeClient
     from wafleet.kube.config import load_connection
-    from wafleet.stores.factory import open_store
+    from wafleet.stores.factory import open_store, open_webhook_store
     from wafleet_api.app import create_app
     from wafleet_api.cluster_backend import ClusterBackend
     from wafleet_connector.cluster_settings import namespace_from_env
@@ -146,7 +146,11 @@ def run_api(args: argparse.Namespace) -> int:
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
     kube = KubeClient(load_connection(), watch_read_timeout=settings.kube_watch_timeout)
     backend = ClusterBackend(
-        kube, namespace, lambda: open_store(settings), settings.kube_watch_seconds
+        kube,
+        namespace,
+        lambda: open_store(settings),
+        lambda: open_webhook_store(settings),
+        settings.kube_watch_seconds,
     )
     app = create_app(settings, backend, admin_token=token.value)
     _serve(app, settings.host, settings.port, settings.log_level)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 from starlette.applications import Starlette
 
@@ -12,10 +13,11 @@ from wafleet.backups.factory import open_backups
 from wafleet.core.models import Account, AccountSpec, AccountStatus, OutboxItem, Thread
 from wafleet.core.settings import Settings
 from wafleet.core.token import AdminToken
+from wafleet.events.dispatch import DispatchConfig, Dispatcher
 from wafleet.sim.routes import sim_routes
 from wafleet.sim.service import SimWhatsApp, sim_config_from_env
-from wafleet.stores.base import MessageStore
-from wafleet.stores.factory import open_store
+from wafleet.stores.base import EventLog, MessageStore, WebhookStore
+from wafleet.stores.factory import open_store, open_webhook_store
 from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.app import create_app
@@ -28,6 +30,7 @@ from wafleet_connector.transports import build_transport
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXECUTOR_THREADS = 64
+PRUNE_EVERY = 3600.0  # seconds between two deletions of the events past the retention
 
 
 class StandaloneBackend:
@@ -40,6 +43,9 @@ class StandaloneBackend:
             self.sim = SimWhatsApp(sim_config_from_env(state_path=settings.data_dir / "sim.json"))
         self._registry: SqliteRegistry | None = None
         self._store: MessageStore | None = None
+        self._hooks: WebhookStore | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self._manager: SessionManager | None = None
         self._mirror: AccountsMirror | None = None  # accounts/{id} with store=firestore
         self._ready = False
@@ -55,6 +61,7 @@ class StandaloneBackend:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._registry = await SqliteRegistry(data_dir / "registry.db").open()
         self._store = await open_store(self.settings)
+        self._hooks = await open_webhook_store(self.settings)
         if self.sim is not None:
             await self.sim.start()
         transport = build_transport(self.settings, self.sim)
@@ -71,6 +78,14 @@ class StandaloneBackend:
         )
         self._manager.on_status = self._on_status
         await self._manager.start()
+        self._dispatcher = Dispatcher(
+            self._store,
+            self._hooks,
+            self._store.record_incident,
+            DispatchConfig.from_settings(self.settings),
+        )
+        self._dispatcher.start()
+        self._pruner = asyncio.create_task(self._prune_loop(), name="event-retention")
         accounts = await self._registry.list()
         self._index.reset(accounts)
         for account in accounts:
@@ -78,16 +93,34 @@ class StandaloneBackend:
         self._ready = True
         logger.info("standalone started", extra={"accounts": len(accounts)})
 
+    async def _prune_loop(self) -> None:
+        """Drop the events older than the retention, now and every hour."""
+        keep = timedelta(days=self.settings.event_retention_days)
+        while True:
+            try:
+                dropped = await self.store.prune_events(datetime.now(UTC) - keep)
+                if dropped:
+                    logger.info("events past the retention dropped", extra={"count": dropped})
+            except Exception as exc:
+                logger.warning("dropping old events failed", extra={"error": str(exc)[:200]})
+            await asyncio.sleep(PRUNE_EVERY)
+
     async def close(self) -> None:
         self._ready = False
+        if self._pruner is not None:
+            self._pruner.cancel()
         if self._mirror is not None:
             await self._mirror.flush()  # bounded
         if self._manager is not None:
             await self._manager.close()
+        if self._dispatcher is not None:
+            await self._dispatcher.close()  # bounded; unfinished deliveries are redone
         if self._mirror is not None:
             await self._mirror.close()
         if self.sim is not None:
             await self.sim.close()
+        if self._hooks is not None:
+            await self._hooks.close()
         if self._store is not None:
             await self._store.close()
         if self._registry is not None:
@@ -106,6 +139,19 @@ class StandaloneBackend:
     def store(self) -> MessageStore:
         assert self._store is not None, "backend not started"
         return self._store
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.store
+
+    @property
+    def webhook_store(self) -> WebhookStore:
+        assert self._hooks is not None, "backend not started"
+        return self._hooks
+
+    def deliveries_changed(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.kick()
 
     @property
     def manager(self) -> SessionManager:

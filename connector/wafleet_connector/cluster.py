@@ -14,11 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wafleet.backups.factory import open_backups
+from wafleet.events.dispatch import DispatchConfig, Dispatcher
 from wafleet.kube.account_cr import shard_lease_name
 from wafleet.kube.client import KubeClient
 from wafleet.kube.config import load_connection
-from wafleet.stores.base import MessageStore
-from wafleet.stores.factory import open_store
+from wafleet.stores.base import MessageStore, WebhookStore
+from wafleet.stores.factory import open_store, open_webhook_store
 from wafleet_connector.accounts_mirror import AccountsMirror, open_accounts_mirror
 from wafleet_connector.cluster_settings import ConnectorSettings
 from wafleet_connector.cr_status import CrStatusWriter
@@ -39,6 +40,8 @@ class Connector:
         self.lease: ShardLease | None = None
         self.sync: ShardSync | None = None
         self._store: MessageStore | None = None
+        self._hooks: WebhookStore | None = None
+        self._dispatcher: Dispatcher | None = None
         self._manager: SessionManager | None = None
         self._mirror: AccountsMirror | None = None
         self._task: asyncio.Task[None] | None = None
@@ -68,6 +71,16 @@ class Connector:
         if self._mirror is not None:
             self._manager.on_status = self._mirror.put
         await self._manager.start()
+        # Every pod delivers webhooks, claiming lanes as it claims outbox items: whatever
+        # account they are for (another pod's too), so deliveries go on through moves.
+        self._hooks = await open_webhook_store(settings.base, worker_id=settings.pod_name)
+        self._dispatcher = Dispatcher(
+            self._store,
+            self._hooks,
+            self._store.record_incident,
+            DispatchConfig.from_settings(settings.base),
+        )
+        self._dispatcher.start()
         self.sync = ShardSync(
             self.kube,
             settings.namespace,
@@ -139,6 +152,10 @@ class Connector:
             await self._mirror.close()
         if self.lease is not None:
             await self.lease.release()
+        if self._dispatcher is not None:
+            await self._dispatcher.close()  # bounded; unfinished deliveries are redone
+        if self._hooks is not None:
+            await self._hooks.close()
         if self._store is not None:
             await self._store.close()
         if self.kube is not None:

@@ -20,11 +20,12 @@ from wafleet.core.models import AccountSpec, AccountStatus, Incident, Message
 from wafleet.core.phases import Phase
 from wafleet.core.settings import Settings
 from wafleet.stores.base import MessageStore
+from wafleet_connector.event_sources import PhaseEvents, ReceiptRecorder
 from wafleet_connector.journal import InboundJournal
 from wafleet_connector.outbox import OutboxConfig, OutboxSender
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.runner import AccountRunner, CommandKind, RunnerContext
-from wafleet_connector.transport import InboundMessage, Session, Transport
+from wafleet_connector.transport import InboundMessage, Receipt, Session, Transport
 from wafleet_connector.vault import SessionVault
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class SessionManager:
         self._statuses = statuses
         self.journal = InboundJournal(config.journal_path, store)
         self.outbox = OutboxSender(store, config.outbox, self._incident, self._on_sent)
+        self.phases = PhaseEvents(store)
+        self.receipts = ReceiptRecorder(store, self.outbox.settled)
         self._runners: dict[str, AccountRunner] = {}
         self._dirty: dict[str, AccountStatus] = {}
         self._dirty_event = asyncio.Event()
@@ -116,6 +119,7 @@ class SessionManager:
             logout_timeout=config.logout_timeout,
             connect_timeout=config.connect_timeout,
             replaced_retry=config.replaced_retry,
+            receipt=self._receipt,
         )
         self._backup_task: asyncio.Task[None] | None = None
         # Called when a delete that had to wait for the unlink has finished on its own
@@ -159,6 +163,8 @@ class SessionManager:
             await asyncio.gather(*tasks, *futures, return_exceptions=True)
         self._runners.clear()
         await self.outbox.close()
+        await self.receipts.close(within=2.0)
+        await self.phases.close(within=2.0)
         await self.journal.close()
         if self._backup_task is not None:
             self._backup_task.cancel()
@@ -252,6 +258,8 @@ class SessionManager:
         for account_id in list(self._runners):  # whatever ended is forgotten: none runs now
             self._runners.pop(account_id, None)
             self._dirty.pop(account_id, None)
+            self.phases.forget(account_id)
+        self.phases.forget(account_id)
 
     async def _end(self, account_id: str, kind: CommandKind) -> None:
         """End a runner with ``kind``; UnlinkPending (delete) keeps it, retrying on its own."""
@@ -268,6 +276,7 @@ class SessionManager:
             self._removing.discard(account_id)
         self._runners.pop(account_id, None)
         self._dirty.pop(account_id, None)
+        self.phases.forget(account_id)
 
     def _runner_ended(self, runner: AccountRunner) -> None:
         """A runner that ended by itself after a delayed unlink: finish the delete."""
@@ -277,6 +286,7 @@ class SessionManager:
         if self._runners.get(account_id) is runner:
             del self._runners[account_id]
         self._dirty.pop(account_id, None)
+        self.phases.forget(account_id)
         if self.on_deleted is not None:
             task = asyncio.create_task(self.on_deleted(account_id), name=f"deleted-{account_id}")
             self._callbacks.add(task)
@@ -299,6 +309,9 @@ class SessionManager:
             )
         )
 
+    def _receipt(self, account_id: str, receipt: Receipt) -> None:
+        self.receipts.submit(account_id, receipt)
+
     def _connected(self, account_id: str, session: Session) -> None:
         self.outbox.start(account_id, session)
 
@@ -314,6 +327,7 @@ class SessionManager:
             logger.exception("could not record incident", extra={"type": incident.type})
 
     def _report(self, account_id: str, status: AccountStatus) -> None:
+        self.phases.observe(account_id, status)
         if self.on_status is not None:
             self.on_status(account_id, status)
         self._dirty[account_id] = status

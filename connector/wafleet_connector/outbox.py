@@ -42,6 +42,7 @@ class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     sending: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)  # set while not sending
 
 
 class OutboxSender:
@@ -93,6 +94,15 @@ class OutboxSender:
         )
         self._workers[account_id] = worker
 
+    async def settled(self, account_id: str, within: float) -> None:
+        """Return once the account has no send in flight (its result is recorded), or after
+        ``within`` seconds."""
+        worker = self._workers.get(account_id)
+        if worker is None or not worker.sending:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(worker.idle.wait(), within)
+
     def notify(self, account_id: str) -> None:
         worker = self._workers.get(account_id)
         if worker is not None:
@@ -131,10 +141,12 @@ class OutboxSender:
                 continue
             await bucket.acquire()
             worker.sending = True
+            worker.idle.clear()
             try:
                 await self._send(worker.session, item)
             finally:
                 worker.sending = False
+                worker.idle.set()
 
     async def _send(self, session: Session, item: OutboxItem) -> None:
         try:

@@ -4,7 +4,7 @@
 ``firestore`` marker and is skipped, with the reason, where the emulator is absent.
 ``backend.open()`` opens another store on the same data (another SQLite
 connection, or another Firestore client with its own worker id), as a second
-connector pod would.
+connector pod would; ``backend.open_webhooks()`` a webhook store beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from google.cloud.firestore import AsyncClient
 from support.firestore import FirestoreEmulator, firestore_client, firestore_emulator
 from wafleet.stores.firestore_messages import FirestoreMessageStore
 from wafleet.stores.sqlite_messages import SqliteMessageStore
+from wafleet.stores.sqlite_webhooks import SqliteWebhookStore
 
 __all__ = ["firestore_client", "firestore_emulator"]
 
@@ -42,6 +43,22 @@ class Backend:
             store = FirestoreMessageStore(client, worker_id=worker, owns_client=True)
         self.opened.append(store)
         return store
+
+    async def open_webhooks(self, worker_id: str | None = None) -> Any:
+        """A webhook store on the same data; ``worker_id`` names its lane claims (the same
+        id twice: one worker restarted)."""
+        worker = worker_id or f"worker-{len(self.opened)}"
+        hooks: Any
+        if self.emulator is None:
+            hooks = await SqliteWebhookStore(self.path, worker_id=worker).open()
+        else:
+            # Imported here: the SQLite cases run wherever the Firestore module does not.
+            from wafleet.stores.firestore_webhooks import FirestoreWebhookStore  # noqa: PLC0415
+
+            client = AsyncClient(project=self.emulator.project)
+            hooks = await FirestoreWebhookStore(client, worker_id=worker, owns_client=True).open()
+        self.opened.append(hooks)
+        return hooks
 
     async def close(self) -> None:
         for store in reversed(self.opened):

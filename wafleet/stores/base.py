@@ -104,6 +104,10 @@ class EventLog(Protocol):
 
     async def get_event(self, event_id: str) -> Event | None: ...
 
+    async def latest_event(self) -> Event | None:
+        """The last event in log order (where a stream that starts "from now" starts)."""
+        ...
+
     async def events_after(self, account_id: str, seq: int, limit: int) -> list[Event]:
         """The account's events with a seq above ``seq``, in seq order."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wafleet.core.settings import Settings
-from wafleet.stores.base import KeyStore, MessageStore
+from wafleet.stores.base import KeyStore, MessageStore, WebhookStore
 
 
 async def open_store(settings: Settings) -> MessageStore:
@@ -37,4 +37,23 @@ async def open_key_store(settings: Settings) -> KeyStore:
     from wafleet.stores.sqlite_keys import SqliteKeyStore  # noqa: PLC0415
 
     sqlite: KeyStore = await SqliteKeyStore(settings.data_dir / "keys.db").open()
+    return sqlite
+
+
+async def open_webhook_store(settings: Settings, worker_id: str | None = None) -> WebhookStore:
+    """Webhooks beside the event log: in ``data_dir/messages.db`` (the SQLite event log's
+    file: its queries join the log) or Firestore. ``worker_id`` names this process's
+    delivery claims (the pod name in a cluster)."""
+    if settings.store == "firestore":
+        from wafleet.stores.firestore_webhooks import FirestoreWebhookStore  # noqa: PLC0415
+
+        firestore: WebhookStore = await FirestoreWebhookStore.from_settings(
+            settings, worker_id=worker_id
+        ).open()
+        return firestore
+    from wafleet.stores.sqlite_webhooks import SqliteWebhookStore  # noqa: PLC0415
+
+    sqlite: WebhookStore = await SqliteWebhookStore(
+        settings.data_dir / "messages.db", worker_id=worker_id or "standalone"
+    ).open()
     return sqlite

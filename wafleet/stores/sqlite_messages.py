@@ -1,4 +1,8 @@
-"""Threads, messages, the outbox and incidents on SQLite (the legacy Firestore collections).
+"""Threads, messages, the outbox, incidents and the event log on SQLite.
+
+The legacy Firestore collections as tables, and the event log their writes feed
+(:mod:`wafleet.stores.sqlite_events`): every write that logs an event logs it in its own
+transaction. The outbox and the receipts live in :mod:`wafleet.stores.sqlite_outbox`.
 
 Datetimes are ISO 8601 UTC text with milliseconds and a Z (``models.iso``), all in
 one format, so text order is time order: ``MAX()`` and ``<=`` on them are correct.
@@ -9,23 +13,17 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import cast
 
-from wafleet.core.ids import thread_id as make_thread_id
-from wafleet.core.models import (
-    Direction,
-    Incident,
-    Message,
-    OutboxItem,
-    OutboxStatus,
-    Thread,
-    iso,
-    utcnow,
-)
-from wafleet.stores.base import FINAL_STATUSES, INTERRUPTED_ERROR
+from wafleet.core.models import Incident, Message, OutboxItem, Thread, iso
+from wafleet.events.model import Event, MessageStatus, incident_event
+from wafleet.stores import sqlite_events, sqlite_outbox, sqlite_threads
+from wafleet.stores.base import FINAL_STATUSES, EventQuery
 from wafleet.stores.sqlite_db import Migration, SqliteStore, insert, parse_ts, transaction, ts
+from wafleet.stores.sqlite_events import log_events
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +61,11 @@ _MIGRATIONS: tuple[Migration, ...] = (
             details TEXT NOT NULL, ts TEXT NOT NULL)""",
         "CREATE INDEX incidents_account_ts ON incidents (accountId, ts)",
     ),
+    # 2: the event log, and the receipts' lookup of a sent item by WhatsApp's id.
+    (
+        *sqlite_events.EVENTS_MIGRATION,
+        "CREATE INDEX outbox_sent ON outbox (accountId, providerMessageId)",
+    ),
 )
 
 
@@ -70,209 +73,15 @@ def _json_default(value: object) -> object:
     return iso(value) if isinstance(value, datetime) else str(value)
 
 
-# --- messages and threads --------------------------------------------------------------
-
-
-def _save_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> int:
-    created_at = ts(utcnow())
-    new = 0
-    with transaction(conn):
-        for m in messages:
-            tid = make_thread_id(m.account_id, m.client_jid)
-            ts_client = ts(m.ts_client)
-            values = {
-                "accountId": m.account_id,
-                "waMessageId": m.wa_message_id,
-                "threadId": tid,
-                "clientJid": m.client_jid,
-                "direction": m.direction,
-                "body": m.body,
-                "status": m.status,
-                "tsClient": ts_client,
-                "tsServer": ts(m.ts_server),
-                "createdAt": created_at,
-            }
-            dedupe = "ON CONFLICT (accountId, waMessageId) DO NOTHING"
-            cursor = insert(conn, "messages", values, dedupe)
-            if cursor.rowcount != 1:
-                continue  # a duplicate: already counted in its thread
-            new += 1
-            # The thread row follows in the same transaction (deferred foreign key).
-            conn.execute(
-                "INSERT INTO threads (threadId, accountId, clientJid, lastMessageAt)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (threadId) DO UPDATE SET"
-                " lastMessageAt = MAX(excluded.lastMessageAt, threads.lastMessageAt)",
-                (tid, m.account_id, m.client_jid, ts_client),
-            )
-    return new
-
-
-def _row_to_message(row: sqlite3.Row) -> Message:
-    return Message(
-        account_id=row["accountId"],
-        client_jid=row["clientJid"],
-        direction=cast(Direction, row["direction"]),
-        body=row["body"],
-        wa_message_id=row["waMessageId"],
-        status=row["status"],
-        ts_client=parse_ts(row["tsClient"]),
-        ts_server=parse_ts(row["tsServer"]),
-    )
-
-
-def _list_threads(
-    conn: sqlite3.Connection, account_id: str | None, thread_id: str | None, limit: int
-) -> list[Thread]:
-    if limit <= 0:
-        return []
-    where: list[str] = []
-    params: list[object] = []
-    if account_id is not None:
-        where.append("accountId = ?")
-        params.append(account_id)
-    if thread_id is not None:
-        where.append("threadId = ?")
-        params.append(thread_id)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    threads: list[Thread] = []
-    with transaction(conn, immediate=False):  # one snapshot for all the reads
-        rows = conn.execute(
-            f"SELECT * FROM threads {clause}"  # noqa: S608 (fixed fragments, bound values)
-            " ORDER BY lastMessageAt DESC, threadId LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        for row in rows:
-            newest = conn.execute(
-                "SELECT * FROM messages WHERE threadId = ?"
-                " ORDER BY tsClient DESC, rowid DESC LIMIT ?",
-                (row["threadId"], limit),
-            ).fetchall()
-            threads.append(
-                Thread(
-                    id=row["threadId"],
-                    account_id=row["accountId"],
-                    client_jid=row["clientJid"],
-                    last_message_at=parse_ts(row["lastMessageAt"]),
-                    messages=tuple(_row_to_message(r) for r in reversed(newest)),
-                )
-            )
-    return threads
-
-
-# --- outbox ----------------------------------------------------------------------------
-
-
-def _row_to_outbox(row: sqlite3.Row) -> OutboxItem:
-    return OutboxItem(
-        id=row["id"],
-        account_id=row["accountId"],
-        to_jid=row["toJid"],
-        body=row["body"],
-        idempotency_key=row["idempotencyKey"],
-        status=cast(OutboxStatus, row["status"]),
-        attempt_count=int(row["attemptCount"]),
-        next_attempt_at=parse_ts(row["nextAttemptAt"]),
-        provider_message_id=row["providerMessageId"],
-        error=row["error"],
-        created_at=parse_ts(row["createdAt"]),
-        updated_at=parse_ts(row["updatedAt"]),
-    )
-
-
-def _get_outbox(conn: sqlite3.Connection, item_id: str) -> OutboxItem | None:
-    row = conn.execute("SELECT * FROM outbox WHERE id = ?", (item_id,)).fetchone()
-    return _row_to_outbox(row) if row is not None else None
-
-
-def _enqueue(conn: sqlite3.Connection, item: OutboxItem) -> tuple[OutboxItem, bool]:
-    with transaction(conn):
-        row = conn.execute(
-            "SELECT * FROM outbox WHERE accountId = ? AND idempotencyKey = ?",
-            (item.account_id, item.idempotency_key),
-        ).fetchone()
-        if row is not None:
-            return _row_to_outbox(row), False
-        values = {
-            "id": item.id,
-            "accountId": item.account_id,
-            "toJid": item.to_jid,
-            "threadId": item.thread_id,
-            "body": item.body,
-            "status": item.status,
-            "attemptCount": item.attempt_count,
-            "nextAttemptAt": ts(item.next_attempt_at),
-            "idempotencyKey": item.idempotency_key,
-            "providerMessageId": item.provider_message_id,
-            "error": item.error,
-            "createdAt": ts(item.created_at),
-            "updatedAt": ts(item.updated_at),
-        }
-        insert(conn, "outbox", values)
-        stored = _get_outbox(conn, item.id)
-    assert stored is not None
-    return stored, True
-
-
-def _claim_next(conn: sqlite3.Connection, account_id: str, now: datetime) -> OutboxItem | None:
-    at = ts(now)
-    with transaction(conn):
-        row = conn.execute(
-            "SELECT id FROM outbox WHERE accountId = ? AND status = 'queued'"
-            " AND nextAttemptAt <= ? ORDER BY createdAt, rowid LIMIT 1",
-            (account_id, at),
-        ).fetchone()
-        if row is None:
-            return None
-        conn.execute(
-            "UPDATE outbox SET status = 'sending', updatedAt = ? WHERE id = ?", (at, row["id"])
-        )
-        return _get_outbox(conn, row["id"])
-
-
-def _update(conn: sqlite3.Connection, sql: str, params: tuple[object, ...], item_id: str) -> None:
-    if conn.execute(sql, params).rowcount == 0:
-        current = _get_outbox(conn, item_id)
-        state = current.status if current is not None else "unknown"
-        logger.warning("outbox item %s not updated: its status is %s", item_id, state)
-
-
-def _recover(conn: sqlite3.Connection, account_ids: Sequence[str] | None) -> list[str]:
-    where = "status = 'sending'"
-    params: list[object] = []
-    if account_ids is not None:
-        if not account_ids:
-            return []
-        where += f" AND accountId IN ({', '.join('?' * len(account_ids))})"
-        params.extend(account_ids)
-    with transaction(conn):
-        ids = [
-            str(r["id"])
-            for r in conn.execute(
-                f"SELECT id FROM outbox WHERE {where} ORDER BY createdAt, rowid",  # noqa: S608
-                params,
-            )
-        ]
-        conn.executemany(
-            "UPDATE outbox SET status = 'ambiguous', error = ?, updatedAt = ? WHERE id = ?",
-            [(INTERRUPTED_ERROR, ts(utcnow()), item_id) for item_id in ids],
-        )
-    return ids
-
-
-def _pending_accounts(conn: sqlite3.Connection) -> list[str]:
-    rows = conn.execute(
-        "SELECT DISTINCT accountId FROM outbox WHERE status = 'queued' ORDER BY accountId"
-    ).fetchall()
-    return [str(r[0]) for r in rows]
-
-
 # --- incidents -------------------------------------------------------------------------
 
 
-def _record_incident(conn: sqlite3.Connection, incident: Incident) -> None:
+def _record_incident(conn: sqlite3.Connection, incident: Incident) -> list[Event]:
     details = json.dumps(incident.details, default=_json_default, sort_keys=True)
     values = {"accountId": incident.account_id, "type": incident.type, "details": details}
-    insert(conn, "incidents", values | {"severity": incident.severity, "ts": ts(incident.ts)})
+    with transaction(conn):
+        insert(conn, "incidents", values | {"severity": incident.severity, "ts": ts(incident.ts)})
+        return log_events(conn, [incident_event(incident)])
 
 
 def _list_incidents(conn: sqlite3.Connection, account_id: str | None, limit: int) -> list[Incident]:
@@ -294,76 +103,127 @@ def _list_incidents(conn: sqlite3.Connection, account_id: str | None, limit: int
 
 
 class SqliteMessageStore(SqliteStore):
-    """MessageStore on one SQLite file: ``store = await SqliteMessageStore(path).open()``."""
+    """MessageStore on one SQLite file: ``store = await SqliteMessageStore(path).open()``.
+
+    Listeners (:meth:`on_logged`) are called in the event loop once a write that logged
+    events has committed, so that a reader they wake finds the events.
+    """
 
     COMPONENT = "messages"
     MIGRATIONS = _MIGRATIONS
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_logged(self, callback: Callable[[], None]) -> None:
+        self._listeners.append(callback)
+
+    def _logged(self, events: Sequence[Event]) -> None:
+        """Wake the listeners after a write that logged ``events`` (none: nothing to tell)."""
+        if not events:
+            return
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:
+                logger.exception("an event log listener failed; the others are called")
+
+    # --- messages and threads ----------------------------------------------------------
+
     async def save_messages(self, messages: Sequence[Message]) -> int:
         if not messages:
             return 0
-        return await self.db.run(_save_messages, list(messages))
+        new, logged = await self.db.run(sqlite_threads.save_messages, list(messages))
+        self._logged(logged)
+        return new
 
     async def list_threads(
         self, *, account_id: str | None, thread_id: str | None, limit: int
     ) -> list[Thread]:
-        return await self.db.run(_list_threads, account_id, thread_id, limit)
+        return await self.db.run(sqlite_threads.list_threads, account_id, thread_id, limit)
+
+    # --- outbox ------------------------------------------------------------------------
 
     async def enqueue(self, item: OutboxItem) -> tuple[OutboxItem, bool]:
-        return await self.db.run(_enqueue, item)
+        stored, created, logged = await self.db.run(sqlite_outbox.enqueue, item)
+        self._logged(logged)
+        return stored, created
 
     async def get_outbox(self, item_id: str) -> OutboxItem | None:
-        return await self.db.run(_get_outbox, item_id)
+        return await self.db.run(sqlite_outbox.get_outbox, item_id)
 
     async def claim_next(self, account_id: str, now: datetime) -> OutboxItem | None:
-        return await self.db.run(_claim_next, account_id, now)
+        return await self.db.run(sqlite_outbox.claim_next, account_id, now)
 
     async def mark_sent(self, item_id: str, provider_message_id: str, at: datetime) -> None:
         """To 'sent' from any status but 'sent': WhatsApp's word beats 'ambiguous'."""
-        await self.db.run(
-            _update,
-            "UPDATE outbox SET status = 'sent', providerMessageId = ?, error = NULL,"
-            " updatedAt = ? WHERE id = ? AND status != 'sent'",
-            (provider_message_id, ts(at), item_id),
-            item_id,
-        )
+        self._logged(await self.db.run(sqlite_outbox.mark_sent, item_id, provider_message_id, at))
 
     async def mark_retry(self, item_id: str, error: str, next_attempt_at: datetime) -> None:
         """Back to 'queued' with the attempt counted; only from 'sending', never re-sends."""
-        await self.db.run(
-            _update,
-            "UPDATE outbox SET status = 'queued', attemptCount = attemptCount + 1, error = ?,"
-            " nextAttemptAt = ?, updatedAt = ? WHERE id = ? AND status = 'sending'",
-            (error, ts(next_attempt_at), ts(utcnow()), item_id),
-            item_id,
-        )
+        await self.db.run(sqlite_outbox.mark_retry, item_id, error, next_attempt_at)
 
     async def mark_final(self, item_id: str, status: str, error: str) -> None:
         """'failed' or 'ambiguous' (ValueError otherwise); a 'sent' item stays sent."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"a final outbox status is 'failed' or 'ambiguous', not {status!r}")
-        await self.db.run(
-            _update,
-            "UPDATE outbox SET status = ?, error = ?, updatedAt = ?"
-            " WHERE id = ? AND status != 'sent'",
-            (status, error, ts(utcnow()), item_id),
-            item_id,
-        )
+        final = cast(MessageStatus, status)
+        self._logged(await self.db.run(sqlite_outbox.mark_final, item_id, final, error))
 
     async def recover_interrupted(self, account_ids: Sequence[str] | None = None) -> list[str]:
-        ids = await self.db.run(_recover, None if account_ids is None else list(account_ids))
+        wanted = None if account_ids is None else list(account_ids)
+        ids, logged = await self.db.run(sqlite_outbox.recover_interrupted, wanted)
+        self._logged(logged)
         if ids:
             logger.warning("%d interrupted outbox sends marked ambiguous", len(ids))
         return ids
 
     async def pending_accounts(self) -> list[str]:
-        return await self.db.run(_pending_accounts)
+        return await self.db.run(sqlite_outbox.pending_accounts)
+
+    # --- incidents ---------------------------------------------------------------------
 
     async def record_incident(self, incident: Incident) -> None:
-        await self.db.run(_record_incident, incident)
+        self._logged(await self.db.run(_record_incident, incident))
 
     async def list_incidents(
         self, *, account_id: str | None = None, limit: int = 100
     ) -> list[Incident]:
         """Newest first (not part of the MessageStore protocol)."""
         return await self.db.run(_list_incidents, account_id, limit)
+
+    # --- the event log -----------------------------------------------------------------
+
+    async def append_events(self, events: Sequence[Event]) -> list[Event]:
+        if not events:
+            return []
+        logged = await self.db.run(sqlite_events.append_events, list(events))
+        self._logged(logged)
+        return logged
+
+    async def apply_receipt(
+        self, account_id: str, wa_message_id: str, status: MessageStatus, at: datetime
+    ) -> Event | None:
+        """'delivered' or 'read' (the caller maps 'played' to 'read'); 'sent' is accepted and
+        never moves anything (every sent message is at least sent)."""
+        event = await self.db.run(
+            sqlite_outbox.apply_receipt, account_id, wa_message_id, status, at
+        )
+        self._logged([event] if event is not None else [])
+        return event
+
+    async def list_events(self, query: EventQuery) -> list[Event]:
+        return await self.db.run(sqlite_events.list_events, query)
+
+    async def get_event(self, event_id: str) -> Event | None:
+        return await self.db.run(sqlite_events.get_event, event_id)
+
+    async def latest_event(self) -> Event | None:
+        return await self.db.run(sqlite_events.latest_event)
+
+    async def events_after(self, account_id: str, seq: int, limit: int) -> list[Event]:
+        return await self.db.run(sqlite_events.events_after, account_id, seq, limit)
+
+    async def prune_events(self, before: datetime) -> int:
+        return await self.db.run(sqlite_events.prune_events, before)

@@ -16,6 +16,7 @@ from wafleet.core.phases import Phase
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.transport import (
     InboundMessage,
+    Receipt,
     Session,
     Transport,
 )
@@ -66,6 +67,7 @@ class RunnerContext:
     on_connected: Callable[[str, Session], None]
     on_disconnected: Callable[[str], None]
     vault: SessionVault = field(default_factory=lambda: SessionVault(None))
+    receipt: Callable[[str, Receipt], None] = lambda _account, _receipt: None
     pairing_timeout: float = 180.0
     pairing_max_codes: int = 3  # each code notifies the phone: then wait for regenerate-qr
     replaced_retry: float = 30.0  # after a stream replaced, one retry after this long

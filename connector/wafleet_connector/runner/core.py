@@ -28,6 +28,7 @@ from wafleet_connector.transport import (
     Disconnected,
     InboundMessage,
     PairingCode,
+    Receipt,
     SessionSpec,
     TransportEvent,
 )
@@ -189,6 +190,8 @@ class AccountRunner(SessionEvents, Unlinking):
             if isinstance(event, InboundMessage):
                 await self.ctx.inbound(self.spec.id, event)  # durable before the ack
                 self.touch_message(event.timestamp)
+            elif isinstance(event, Receipt):
+                self.ctx.receipt(self.spec.id, event)  # recorded on the side, in order
             else:
                 self._queue.put_nowait((generation, event))
 

@@ -40,7 +40,7 @@ async def test_a_write_response_never_undoes_a_newer_watch_event() -> None:
 
 
 async def test_readiness_turns_stale_without_word_from_the_api_server() -> None:
-    backend = ClusterBackend(kube(), "wafleet", open_store=None)  # type: ignore[arg-type]
+    backend = ClusterBackend(kube(), "wafleet", open_store=None, open_hooks=None)  # type: ignore[arg-type]
     assert not backend.ready()  # never listed
     backend.cache.watch.synced.set()
     backend.cache.watch.contact = time.monotonic()

@@ -37,6 +37,14 @@ PROTECTED: list[tuple[str, str]] = [
     ("POST", "/api/keys"),
     ("GET", "/api/keys"),
     ("DELETE", "/api/keys/{key_id}"),
+    ("GET", "/api/events"),
+    ("GET", "/api/events/stream"),
+    ("POST", "/api/webhooks"),
+    ("GET", "/api/webhooks"),
+    ("GET", "/api/webhooks/{webhook_id}"),
+    ("DELETE", "/api/webhooks/{webhook_id}"),
+    ("POST", "/api/webhooks/{webhook_id}/replay"),
+    ("GET", "/api/webhooks/{webhook_id}/failures"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
 ]
@@ -60,6 +68,7 @@ def test_protected_list_covers_every_route_but_probes_and_sim(client: TestClient
 def valid_request(method: str, path: str, account_id: str) -> tuple[str, str, Json | None]:
     """A request that would succeed with the token, so only the token decides."""
     url = path.replace("{account_id}", account_id).replace("{item_id}", "ob-unknown")
+    url = url.replace("{webhook_id}", "wh_0123456789abcdef")
     body: Json | None = None
     if path.endswith("add-account"):
         body = {"phone": OTHER_PHONE}
