@@ -26,7 +26,6 @@ from wafleet_api.routes_accounts import backend_of, settings_of
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 100
 STREAM_PAGE = 200
-PING_SECONDS = 15.0  # a keep-alive comment this often keeps proxies from closing the stream
 _TYPES = ", ".join(EVENT_TYPES)
 
 
@@ -160,10 +159,10 @@ async def stream_events(request: Request) -> Response:
     feed: EventFeed = request.app.state.event_feed
     feed.attach(log)
     query = EventQuery(after, filters.account_ids, filters.types, STREAM_PAGE)
-    poll = settings_of(request).event_poll
+    settings = settings_of(request)
     return EventSourceResponse(
-        _follow(log, feed, query, poll),
-        ping=PING_SECONDS,
+        _follow(log, feed, query, settings.event_poll),
+        ping=settings.event_stream_ping,  # comments keep proxies from closing an idle stream
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 

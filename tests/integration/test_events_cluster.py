@@ -35,7 +35,9 @@ DELIVERY_ENV = {
 
 
 @pytest.fixture
-def cluster(tmp_path_factory: pytest.TempPathFactory, firestore_emulator: FirestoreEmulator) -> Iterator[Cluster]:
+def cluster(
+    tmp_path_factory: pytest.TempPathFactory, firestore_emulator: FirestoreEmulator
+) -> Iterator[Cluster]:
     firestore_emulator.clear()
     running_cluster = mobility_cluster(
         tmp_path_factory.mktemp("events"),
@@ -55,7 +57,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, firestore_emulator: Firest
 def test_two_pods_sigkilled_in_turn_while_3000_messages_arrive_lose_no_webhook(
     cluster: Cluster,
 ) -> None:
-    numbers = phones(ACCOUNTS, base=40_713_000_000)
+    numbers = phones(ACCOUNTS, base=40_723_000_000)
     onboard(cluster, numbers)
     wait_until("both shards running accounts", lambda: sorted(loads(cluster)) == [0, 1], 30)
     receiver = Receiver(fail=0.30, hang=0.05, hang_seconds=TIMEOUT + 0.5, seed=777)

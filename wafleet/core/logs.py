@@ -147,3 +147,7 @@ def setup_logging(level: str) -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, AccessLogMask) for f in access.filters):
         access.addFilter(AccessLogMask())
+    # httpx logs every request it sends at INFO, URL included: a webhook's URL may carry a
+    # token of its receiver, and one line per delivery would drown everything else.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))

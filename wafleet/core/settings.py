@@ -97,6 +97,7 @@ class Settings:
     kube_watch_seconds: int = 300  # the server ends each watch after this; a new one follows
     event_retention_days: int = 7  # events older than this are dropped (Firestore: expiresAt)
     event_poll: float = 0.5  # seconds between reads of the log when no local write wakes it
+    event_stream_ping: float = 15.0  # seconds between keep-alive comments of the event stream
     webhook_timeout: float = 10.0  # seconds a delivery may take before it counts as failed
     webhook_retry_min: float = 1.0  # seconds: the first retry delay (doubling, with jitter)
     webhook_retry_max: float = 3600.0  # seconds: the longest delay between two attempts
@@ -177,6 +178,7 @@ class Settings:
             kube_watch_seconds=read.integer("KUBE_WATCH_SECONDS", 300, minimum=1, maximum=3600),
             event_retention_days=read.integer("EVENT_RETENTION_DAYS", 7, minimum=1, maximum=3650),
             event_poll=read.number("EVENT_POLL", 0.5, minimum=0.05, maximum=60),
+            event_stream_ping=read.number("EVENT_STREAM_PING", 15.0, minimum=0.1, maximum=300),
             webhook_timeout=read.number("WEBHOOK_TIMEOUT", 10.0, minimum=0.1, maximum=120),
             webhook_retry_min=read.number("WEBHOOK_RETRY_MIN", 1.0, minimum=0.01, maximum=3600),
             webhook_retry_max=read.number("WEBHOOK_RETRY_MAX", 3600.0, minimum=0.01, maximum=86400),

@@ -215,6 +215,14 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "/api/keys"): "admin",
     ("GET", "/api/keys"): "admin",
     ("DELETE", "/api/keys/{key_id}"): "admin",
+    ("GET", "/api/events"): "read",
+    ("GET", "/api/events/stream"): "read",
+    ("POST", "/api/webhooks"): "manage",
+    ("GET", "/api/webhooks"): "manage",
+    ("GET", "/api/webhooks/{webhook_id}"): "manage",
+    ("DELETE", "/api/webhooks/{webhook_id}"): "manage",
+    ("POST", "/api/webhooks/{webhook_id}/replay"): "manage",
+    ("GET", "/api/webhooks/{webhook_id}/failures"): "manage",
     ("GET", "/metrics"): "read",
     ("GET", "/openapi.json"): "any",
 }
@@ -222,7 +230,11 @@ BODIES: dict[str, Any] = {
     "/api/whatsapp/add-account": {"phone": "+40712345678"},
     "/api/whatsapp/send-message": {"accountId": "ACCOUNT", "to": "+40799999999", "message": "x"},
     "/api/keys": {"name": "k", "scopes": ["read"]},
+    "/api/webhooks": {"url": "https://93.184.216.34/hook"},
+    "/api/webhooks/{webhook_id}/replay": {"after": "evt_unknown0000"},
 }
+# A stream that is allowed never ends: an unknown start ends it with a 404 after the check.
+QUERIES = {"/api/events/stream": "?after=evt_unknown0000"}
 
 
 def test_every_protected_route_checks_its_scope(
@@ -231,7 +243,12 @@ def test_every_protected_route_checks_its_scope(
     assert set(NEEDS) == set(PROTECTED), "classify the new route in NEEDS"
     keys = {scope: create_key(client, scopes=[scope])[1] for scope in ("read", "send", "manage")}
     for (method, template), needed in NEEDS.items():
-        url = template.format(account_id=account["id"], item_id="ob-x", key_id="0123456789ab")
+        url = template.format(
+            account_id=account["id"],
+            item_id="ob-x",
+            key_id="0123456789ab",
+            webhook_id="wh_0123456789abcdef",
+        ) + QUERIES.get(template, "")
         body = BODIES.get(template)
         if body is not None:
             body = {k: (account["id"] if v == "ACCOUNT" else v) for k, v in body.items()}

@@ -63,7 +63,9 @@ def test_phases_and_inbound_messages_are_logged_with_a_seq_per_account(
     phases = [e["data"]["phase"] for e in mine if e["type"] == "account.phase"]
     assert phases[-1] == "Connected"
     assert "QRReady" in phases
-    qr_event = next(e for e in mine if e["type"] == "account.phase" and e["data"]["phase"] == "QRReady")
+    qr_event = next(
+        e for e in mine if e["type"] == "account.phase" and e["data"]["phase"] == "QRReady"
+    )
     assert qr_event["data"]["qr"]  # the raw QR, for whoever shows it
 
     # Paging: after the first event comes the second, and so on to the end.
@@ -94,7 +96,10 @@ def test_a_scoped_key_reads_only_its_accounts_events(
 ) -> None:
     mine = add_account(client, PHONE)
     other = add_account(client, OTHER_PHONE)
-    wait_until("both accounts logged", lambda: {e["accountId"] for e in events(client)} >= {mine["id"], other["id"]})
+    wait_until(
+        "both accounts logged",
+        lambda: {e["accountId"] for e in events(client)} >= {mine["id"], other["id"]},
+    )
     secret = key(client, ["read"], [mine["id"]])
     seen = as_key(client, secret, "GET", "/api/events").json()["events"]
     assert seen and {e["accountId"] for e in seen} == {mine["id"]}
@@ -181,7 +186,9 @@ def test_webhook_registration_refuses_bad_input_saying_what_to_fix(client: TestC
         response = client.post("/api/webhooks", json=body)
         assert response.status_code == 400, (body, response.text)
         assert f"'{field}'" in response.json()["error"]["message"], (body, response.text)
-    assert "pw" not in client.post("/api/webhooks", json={"url": "http://user:pw@93.184.216.34/"}).text
+    assert (
+        "pw" not in client.post("/api/webhooks", json={"url": "http://user:pw@93.184.216.34/"}).text
+    )
     assert client.get("/api/webhooks").json()["webhooks"] == []  # nothing was registered
 
 
@@ -195,10 +202,14 @@ def test_webhook_scopes(client: TestClient, add_account: AddAccount) -> None:
     mine = add_account(client, PHONE)
     other = add_account(client, OTHER_PHONE)
     reader = key(client, ["read"])
-    refused = as_key(client, reader, "POST", "/api/webhooks", json={"url": "https://93.184.216.34/"})
+    refused = as_key(
+        client, reader, "POST", "/api/webhooks", json={"url": "https://93.184.216.34/"}
+    )
     assert error_code(refused) == "missing_scope"
     limited = key(client, ["manage"], [mine["id"]])
-    unnamed = as_key(client, limited, "POST", "/api/webhooks", json={"url": "https://93.184.216.34/"})
+    unnamed = as_key(
+        client, limited, "POST", "/api/webhooks", json={"url": "https://93.184.216.34/"}
+    )
     assert unnamed.status_code == 403, unnamed.text
     foreign = as_key(
         client,
@@ -224,7 +235,9 @@ def test_webhook_scopes(client: TestClient, add_account: AddAccount) -> None:
     assert as_key(client, limited, "DELETE", f"/api/webhooks/{hidden}").status_code == 404
 
 
-def test_replay_needs_an_event_in_the_log(client: TestClient, add_account: AddAccount, wait_until: WaitUntil) -> None:
+def test_replay_needs_an_event_in_the_log(
+    client: TestClient, add_account: AddAccount, wait_until: WaitUntil
+) -> None:
     account = add_account(client, PHONE)
     [first, *_] = wait_until("an event", lambda: events(client, accountId=account["id"]))
     hook = client.post("/api/webhooks", json={"url": "https://93.184.216.34/"}).json()["webhook"]
