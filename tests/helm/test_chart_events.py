@@ -4,8 +4,8 @@ back by the same Settings parser the processes use; out-of-range values are refu
 from __future__ import annotations
 
 import pytest
-
 from helm.chartkit import HelmChart, values_file
+
 from wafleet.core.settings import Settings
 
 pytestmark = pytest.mark.helm
@@ -44,4 +44,4 @@ def out_config(chart: HelmChart) -> dict[str, str]:
     ["events.retentionDays=0", "events.webhookTimeout=0", "events.webhookConcurrency=0"],
 )
 def test_out_of_range_events_settings_are_refused(chart: HelmChart, bad: str) -> None:
-    assert bad.split("=")[0].split(".")[1] in chart.refusal(sets=[bad])
+    assert bad.split("=", maxsplit=1)[0].split(".")[1] in chart.refusal(sets=[bad])
