@@ -4,8 +4,9 @@ Starts the official Firestore emulator on a free loopback port and, in one run,
 stores the same kind of inbound burst two ways:
 
 - ours: ``FirestoreMessageStore.save_messages`` in batches (as the connector's
-  journal forwards them): one BatchWrite of create-if-absent writes per batch,
-  plus one conditional write per touched thread;
+  journal forwards them): one read of the batch's documents, then one atomic commit per
+  account holding its new messages, their ``message.inbound`` events, the threads and
+  the account's event head (each write conditional on what was read);
 - legacy: a faithful re-implementation of the legacy server's per-message path
   (audit, section 10): for each message, a transaction reading and creating
   ``inboundDedupe/{accountId}__{messageId}`` (with its 7-day ``expiresAt``), then

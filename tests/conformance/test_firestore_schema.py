@@ -1,4 +1,7 @@
-"""What only Firestore has: the legacy documents as stored, leases, round trips, legacy data."""
+"""What only Firestore has: the legacy documents as stored, leases, legacy data.
+
+(A batch's round trips and a crash between a message and its thread are checked in
+``test_firestore_events.py``: each account's messages, thread and events are one commit.)"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from support.firestore import FirestoreEmulator
 from wafleet.core.ids import outbox_id
 from wafleet.core.models import Incident, Message, OutboxItem, utcnow
 from wafleet.core.settings import Settings
-from wafleet.stores import firestore_io, firestore_threads
 from wafleet.stores.base import INTERRUPTED_ERROR
 from wafleet.stores.factory import open_store
 from wafleet.stores.firestore_messages import FirestoreMessageStore
@@ -89,46 +91,6 @@ async def test_documents_follow_the_legacy_schema(
     assert incident is not None
     assert incident["expiresAt"] == T0 + timedelta(days=90)  # the TTL policy's field
     assert (incident["ts"], incident["details"]) == (T0, {"code": 401})
-
-
-async def test_a_burst_costs_a_few_round_trips(
-    store: FirestoreMessageStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sends: list[int] = []
-    real_send = firestore_io._send
-
-    async def counting_send(client: AsyncClient, writes: list[Any]) -> Any:
-        sends.append(len(writes))
-        return await real_send(client, writes)
-
-    monkeypatch.setattr(firestore_io, "_send", counting_send)
-    jids = [f"4070000000{n}@s.whatsapp.net" for n in range(5)]
-    burst = [msg(f"b{n:03d}", T0 + timedelta(seconds=n), jids[n % 5]) for n in range(300)]
-    assert await store.save_messages(burst) == 300
-    assert sends == [300, 5]  # one request of creates, one of thread updates
-    sends.clear()
-    assert await store.save_messages(burst) == 0  # a redelivered burst
-    assert sends == [300]  # the creates fail alone; the threads are already up to date
-
-
-async def test_a_replayed_batch_repairs_its_thread(
-    store: FirestoreMessageStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A crash after the messages were written but before their thread was."""
-    real = firestore_threads._advance_threads
-
-    async def crash(*args: Any) -> None:
-        raise ConnectionError("connector killed")
-
-    monkeypatch.setattr(firestore_threads, "_advance_threads", crash)
-    with pytest.raises(ConnectionError):
-        await store.save_messages([msg("c1", T0), msg("c2", T0 + timedelta(minutes=1))])
-    monkeypatch.setattr(firestore_threads, "_advance_threads", real)
-    replay = [msg("c1", T0), msg("c2", T0 + timedelta(hours=5))]  # same ids, a later time
-    assert await store.save_messages(replay) == 0
-    [thread] = await store.list_threads(account_id=A, thread_id=None, limit=10)
-    assert thread.last_message_at == T0 + timedelta(minutes=1)  # the stored time, not the copy's
-    assert [m.wa_message_id for m in thread.messages] == ["c1", "c2"]
 
 
 async def test_recovery_respects_other_workers_leases(

@@ -63,7 +63,7 @@ class EventQuery:
 
     ``account_ids`` and ``types`` filter (None: all). With exactly one account the order
     is that account's seq order; otherwise the log order (SQLite: the order of the writes;
-    Firestore: the commit times, then the ids).
+    Firestore: the commit times, then within one commit the seq, then the ids).
     """
 
     after: str | None = None  # an event id; None: from the oldest retained event

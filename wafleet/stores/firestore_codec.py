@@ -1,9 +1,12 @@
-"""The legacy Firestore schema: collection names, documents to and from the models.
+"""The Firestore schema: collection names, documents to and from the models.
 
+The legacy collections (threads, messages, outbox, incidents) keep the legacy server's
+shapes; the event log (``events``, ``event_heads``) is new (see docs/firestore.md).
 Timestamps are stored as Firestore Timestamps truncated to milliseconds (what the
 legacy JavaScript server wrote and what the SQLite store keeps), except
 ``tsClient``, an ISO 8601 string as in the legacy schema (``models.iso``: one
-format, so string order is time order).
+format, so string order is time order), and the server times (``SERVER_TIMESTAMP``:
+``createdAt`` of messages and incidents, ``loggedAt`` of events, ``updatedAt`` of heads).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ from wafleet.core.models import (
     iso,
     parse_iso,
 )
+from wafleet.events.model import Event
 
 THREADS = "threads"
 MESSAGES = "messages"  # threads/{threadId}/messages/{waMessageId}
 OUTBOX = "outbox"
 INCIDENTS = "incidents"
+EVENTS = "events"  # events/{eventId}
+EVENT_HEADS = "event_heads"  # event_heads/{accountId}: the account's last seq
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEGACY_STATUS = {"processing": "sending"}  # the legacy server's name for 'sending'
 
@@ -166,9 +172,16 @@ def _json_default(value: object) -> object:
     return iso(value) if isinstance(value, datetime) else str(value)
 
 
+def json_map(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` through JSON, as SQLite keeps it: datetimes become ISO strings, anything
+    else JSON does not know its ``str``; what is stored is what a later read gives."""
+    loaded: dict[str, Any] = json.loads(json.dumps(value, default=_json_default, sort_keys=True))
+    return loaded
+
+
 def incident_doc(incident: Incident, ttl: timedelta) -> dict[str, Any]:
     """Details go through JSON (as in SQLite): datetimes become ISO strings."""
-    details = json.loads(json.dumps(incident.details, default=_json_default, sort_keys=True))
+    details = json_map(incident.details)
     at = ms(incident.ts)
     return {
         "accountId": incident.account_id,
@@ -189,4 +202,34 @@ def incident_from(data: Mapping[str, Any]) -> Incident:
         severity=cast(Any, data.get("severity", "medium")),
         details=dict(details) if isinstance(details, Mapping) else {},
         ts=to_datetime(data.get("ts")),
+    )
+
+
+# --- the event log ---------------------------------------------------------------------
+
+
+def event_doc(event: Event, seq: int, retention: timedelta) -> dict[str, Any]:
+    """``events/{id}``: ``loggedAt`` is the commit time of the write (log order), ``at`` the
+    event's own time and ``expiresAt`` (``at`` + retention) the TTL policy's field."""
+    at = ms(event.at)
+    return {
+        "accountId": event.account_id,
+        "type": event.type,
+        "seq": seq,
+        "at": at,
+        "loggedAt": SERVER_TIMESTAMP,
+        "data": json_map(event.data),
+        "expiresAt": at + retention,
+    }
+
+
+def event_from(doc_id: str, data: Mapping[str, Any]) -> Event:
+    stored = data.get("data")
+    return Event(
+        id=doc_id,
+        type=cast(Any, str(data.get("type", ""))),
+        account_id=str(data.get("accountId", "")),
+        data=dict(stored) if isinstance(stored, Mapping) else {},
+        at=to_datetime(data.get("at")),
+        seq=int(data.get("seq") or 0),
     )

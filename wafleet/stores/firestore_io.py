@@ -3,9 +3,10 @@
 - :func:`batch_write` sends many independent writes in one ``BatchWrite`` RPC (up
   to 500 writes per request) and returns each write's own status: a ``create``
   whose document exists fails alone with ``ALREADY_EXISTS`` while the others are
-  applied. This is what makes inbound dedupe cost one round trip per batch
-  instead of a transaction per message. The python client exposes ``BatchWrite``
-  only through its synchronous ``BulkWriter``; here the writes are built with the
+  applied (session backups' chunks, bulk deletes; the writes that log events
+  are atomic commits instead, :mod:`wafleet.stores.firestore_seq`). The python
+  client exposes ``BatchWrite`` only through its synchronous ``BulkWriter``;
+  here the writes are built with the
   client's own encoders (:class:`WriteList`, so sentinels such as
   ``SERVER_TIMESTAMP`` and preconditions work) and sent through the async GAPIC
   client, as ``BulkWriteBatch.commit`` does.
