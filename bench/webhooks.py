@@ -30,31 +30,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from support.events_flow import CONTACT
+from support.events_flow import CONTACT, link
 from support.process import Standalone, phones, sim_service, wait_until
 from support.receiver import Receiver, running
-
-
-def link(client: httpx.Client, sim: httpx.Client, numbers: list[str]) -> None:
-    for phone in numbers:
-        assert client.post("/api/whatsapp/add-account", json={"phone": phone}).status_code == 200
-    scanned: set[str] = set()
-
-    def scan() -> bool:
-        for account in client.get("/api/whatsapp/accounts").json()["accounts"]:
-            if account["id"] not in scanned and account["qr"]:
-                body = {"qr": account["qr"], "phone": account["phone"]}
-                if sim.post("/sim/scan", json=body).status_code == 200:
-                    scanned.add(account["id"])
-        return len(scanned) == len(numbers)
-
-    wait_until("every QR scanned", scan, 120, interval=0.2)
-    wait_until(
-        "every account connected",
-        lambda: client.get("/api/status/dashboard").json()["summary"]["connected"] == len(numbers),
-        120,
-    )
-
 
 walls: dict[str, float] = {}  # text -> wall-clock time the sim took it (for the log's times)
 

@@ -10,8 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.events_flow import Flood, check_deliveries, wait_all_accepted, wait_count
-from support.process import Standalone, phones, sim_service, wait_until
+from support.events_flow import (
+    DELIVERY_ENV,
+    TIMEOUT,
+    Flood,
+    check_deliveries,
+    link,
+    wait_all_accepted,
+    wait_count,
+)
+from support.process import Standalone, phones, sim_service
 from support.receiver import Receiver, running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.events]
@@ -19,46 +27,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.events]
 ACCOUNTS = 20
 MESSAGES = 3000
 KILLS = (700, 1500, 2300)  # after this many messages were sent, SIGKILL and start again
-TIMEOUT = 1.0  # WAFLEET_WEBHOOK_TIMEOUT: the receiver's hangs last longer
-DELIVERY_ENV = {
-    "WAFLEET_WEBHOOK_ALLOW_PRIVATE": "true",  # the receiver is on loopback
-    "WAFLEET_WEBHOOK_TIMEOUT": str(TIMEOUT),
-    "WAFLEET_WEBHOOK_RETRY_MIN": "0.05",
-    "WAFLEET_WEBHOOK_RETRY_MAX": "0.5",
-    "WAFLEET_WEBHOOK_CONCURRENCY": "32",
-}
 
 
 @pytest.fixture
 def sim() -> Iterator[str]:
     with sim_service() as url:
         yield url
-
-
-def link(client: httpx.Client, sim: httpx.Client, numbers: list[str]) -> list[str]:
-    ids = []
-    for phone in numbers:
-        response = client.post("/api/whatsapp/add-account", json={"phone": phone})
-        assert response.status_code == 200, response.text
-        ids.append(response.json()["account"]["id"])
-    scanned: set[str] = set()
-
-    def scan() -> bool:
-        for account in client.get("/api/whatsapp/accounts").json()["accounts"]:
-            if account["id"] in scanned or not account["qr"]:
-                continue
-            answer = sim.post("/sim/scan", json={"qr": account["qr"], "phone": account["phone"]})
-            if answer.status_code == 200:
-                scanned.add(account["id"])
-        return len(scanned) == len(numbers)
-
-    wait_until("every QR scanned", scan, 60, interval=0.2)
-    wait_until(
-        "every account connected",
-        lambda: client.get("/api/status/dashboard").json()["summary"]["connected"] == len(ids),
-        60,
-    )
-    return ids
 
 
 def test_three_sigkills_while_3000_messages_arrive_lose_no_webhook(

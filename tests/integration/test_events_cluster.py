@@ -10,7 +10,14 @@ from collections.abc import Iterator
 import pytest
 
 from support.cluster import Cluster, api_client
-from support.events_flow import Flood, check_deliveries, wait_all_accepted, wait_count
+from support.events_flow import (
+    DELIVERY_ENV,
+    TIMEOUT,
+    Flood,
+    check_deliveries,
+    wait_all_accepted,
+    wait_count,
+)
 from support.firestore import FirestoreEmulator, firestore_emulator
 from support.mobility import loads, mobility_cluster, onboard
 from support.process import phones, wait_until
@@ -23,15 +30,6 @@ __all__ = ["firestore_emulator"]
 ACCOUNTS = 10
 MESSAGES = 3000
 KILLS = ((700, 0), (1500, 1), (2300, 0))  # (messages sent, the pod to SIGKILL)
-TIMEOUT = 1.0
-DELIVERY_ENV = {
-    "WAFLEET_WEBHOOK_ALLOW_PRIVATE": "true",
-    "WAFLEET_WEBHOOK_TIMEOUT": str(TIMEOUT),
-    "WAFLEET_WEBHOOK_RETRY_MIN": "0.05",
-    "WAFLEET_WEBHOOK_RETRY_MAX": "0.5",
-    "WAFLEET_WEBHOOK_CONCURRENCY": "32",
-    "WAFLEET_EVENT_POLL": "0.25",
-}
 
 
 @pytest.fixture

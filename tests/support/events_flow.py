@@ -11,9 +11,49 @@ from typing import Any
 
 import httpx
 
+from support.process import wait_until
 from support.receiver import Receiver
 
 CONTACT = "+40799000001"
+TIMEOUT = 1.0  # WAFLEET_WEBHOOK_TIMEOUT of the kill tests: the receiver's hangs last longer
+# What the kill tests run with: a receiver on loopback, short timeouts and retries (the
+# flaky receiver would take hours at the default schedule), many accounts at once.
+DELIVERY_ENV = {
+    "WAFLEET_WEBHOOK_ALLOW_PRIVATE": "true",
+    "WAFLEET_WEBHOOK_TIMEOUT": str(TIMEOUT),
+    "WAFLEET_WEBHOOK_RETRY_MIN": "0.05",
+    "WAFLEET_WEBHOOK_RETRY_MAX": "0.5",
+    "WAFLEET_WEBHOOK_CONCURRENCY": "32",
+    "WAFLEET_EVENT_POLL": "0.25",
+}
+
+
+def link(client: httpx.Client, sim: httpx.Client, numbers: list[str]) -> list[str]:
+    """Add the accounts to a standalone process, scan each QR in the (external) sim, and
+    wait until all are connected; their ids."""
+    ids = []
+    for phone in numbers:
+        response = client.post("/api/whatsapp/add-account", json={"phone": phone})
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["account"]["id"])
+    scanned: set[str] = set()
+
+    def scan() -> bool:
+        for account in client.get("/api/whatsapp/accounts").json()["accounts"]:
+            if account["id"] in scanned or not account["qr"]:
+                continue
+            answer = sim.post("/sim/scan", json={"qr": account["qr"], "phone": account["phone"]})
+            if answer.status_code == 200:
+                scanned.add(account["id"])
+        return len(scanned) == len(numbers)
+
+    wait_until("every QR scanned", scan, 120, interval=0.2)
+    wait_until(
+        "every account connected",
+        lambda: client.get("/api/status/dashboard").json()["summary"]["connected"] == len(ids),
+        120,
+    )
+    return ids
 
 
 @dataclass

@@ -52,6 +52,29 @@ logger = logging.getLogger(__name__)
 _KNOWN_CLAIMS = 10_000  # claims whose last write this store remembers
 
 
+def _advanced(
+    lane: Lane, cursor: int, now: datetime, lease: timedelta
+) -> tuple[Lane, dict[str, Any]]:
+    """The lane past ``cursor``, its failure state cleared and its claim renewed; and the
+    document fields that say so."""
+    lease_until = ms(now + lease)
+    moved = replace(
+        lane,
+        cursor=cursor,
+        lease_until=lease_until,
+        attempts=0,
+        first_failure_at=None,
+        last_error=None,
+    )
+    fields = {
+        "cursor": cursor,
+        **cleared(),
+        "leaseUntil": lease_until,
+        "updatedAt": SERVER_TIMESTAMP,
+    }
+    return moved, fields
+
+
 @dataclass
 class _Held:
     """What a write under a claim decided: the lane's new fields, the lane as its holder
@@ -218,21 +241,7 @@ class Lanes:
     async def delivered(
         self, lane: Lane, cursor: int, now: datetime, lease: timedelta
     ) -> Lane | None:
-        lease_until = ms(now + lease)
-        moved = replace(
-            lane,
-            cursor=cursor,
-            lease_until=lease_until,
-            attempts=0,
-            first_failure_at=None,
-            last_error=None,
-        )
-        fields = {
-            "cursor": cursor,
-            **cleared(),
-            "leaseUntil": lease_until,
-            "updatedAt": SERVER_TIMESTAMP,
-        }
+        moved, fields = _advanced(lane, cursor, now, lease)
         plan = await self._held(lane, lambda stored: _Held(fields, moved))
         return None if plan is None else plan.lane
 
@@ -266,21 +275,7 @@ class Lanes:
     ) -> Lane | None:
         """Move the cursor to ``cursor`` and create the dead letter ``failure`` builds from
         the lane's stored failure state, in one commit."""
-        lease_until = ms(now + lease)
-        moved = replace(
-            lane,
-            cursor=cursor,
-            lease_until=lease_until,
-            attempts=0,
-            first_failure_at=None,
-            last_error=None,
-        )
-        fields = {
-            "cursor": cursor,
-            **cleared(),
-            "leaseUntil": lease_until,
-            "updatedAt": SERVER_TIMESTAMP,
-        }
+        moved, fields = _advanced(lane, cursor, now, lease)
         failures = self._client.collection(WEBHOOK_FAILURES)
 
         def decide(stored: Mapping[str, Any]) -> _Held:
