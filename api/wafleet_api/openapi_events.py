@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from wafleet.core.apikeys import MAX_ACCOUNTS
+from wafleet.core.ids import ANY_ACCOUNT_ID_RE
 from wafleet.events.model import EVENT_TYPES, MESSAGE_STATUSES
 from wafleet_api.openapi_types import NULLABLE_STR, STR, errors, ok, query
 from wafleet_api.routes_events import DEFAULT_LIMIT, MAX_LIMIT
 from wafleet_api.routes_webhooks import MAX_FAILURES, MAX_SECRET, MAX_URL
 
 _EVENT_ID = {"type": "string", "pattern": r"^evt_[A-Za-z0-9]{1,60}$"}
+_ACCOUNT_ID = {"type": "string", "pattern": ANY_ACCOUNT_ID_RE.pattern}
+_ONE_TYPE = "|".join(t.replace(".", r"\.") for t in EVENT_TYPES)
+_TYPES = {
+    "type": "string",
+    "pattern": f"^({_ONE_TYPE})(,({_ONE_TYPE}))*$",
+    "examples": ["message.inbound,message.status"],
+}
 _WEBHOOK_ID = {
     "name": "webhook_id",
     "in": "path",
@@ -53,12 +61,8 @@ _WEBHOOK = {
 }
 _TYPES_LIST = ",".join(EVENT_TYPES)
 _FILTERS = [
-    query("accountId", STR, "Only this account's events, in its seq order"),
-    query(
-        "types",
-        {"type": "string", "examples": ["message.inbound,message.status"]},
-        f"Comma-separated event types: {_TYPES_LIST}",
-    ),
+    query("accountId", _ACCOUNT_ID, "Only this account's events, in its seq order"),
+    query("types", _TYPES, f"Comma-separated event types: {_TYPES_LIST}"),
 ]
 
 
@@ -75,10 +79,10 @@ _NEW_WEBHOOK = {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_URL,
-            "format": "uri",
-            "description": "http(s); private, loopback and link-local addresses are refused "
-            "unless WAFLEET_WEBHOOK_ALLOW_PRIVATE",
-            "examples": ["https://example.com/hooks/whatsapp"],
+            "format": "webhook-url",
+            "description": "http(s), without credentials; its host must resolve to public "
+            "addresses only (private, loopback and link-local ones are refused unless "
+            "WAFLEET_WEBHOOK_ALLOW_PRIVATE): format 'webhook-url'",
         },
         "events": {
             "type": ["array", "null"],
@@ -90,15 +94,17 @@ _NEW_WEBHOOK = {
             "type": ["array", "null"],
             "minItems": 1,
             "maxItems": MAX_ACCOUNTS,
-            "items": STR,
+            "items": _ACCOUNT_ID,
             "description": "Accounts to deliver; left out: all (a key limited to some "
             "accounts must name them)",
         },
         "secret": {
             "type": ["string", "null"],
             "maxLength": MAX_SECRET,
+            "format": "webhook-secret",
             "pattern": r"^whsec_[A-Za-z0-9+/]+={0,2}$",
-            "description": "whsec_ + base64 of 24 to 64 bytes; left out: generated",
+            "description": "whsec_ + base64 of 24 to 64 bytes (format 'webhook-secret'); "
+            "left out: generated",
         },
     },
 }
@@ -154,7 +160,6 @@ EVENT_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
             "content": {
                 "application/json": {
                     "schema": _NEW_WEBHOOK,
-                    "example": {"url": "https://example.com/hooks", "events": ["message.inbound"]},
                 }
             },
         },

@@ -53,10 +53,11 @@ def _types(request: Request) -> frozenset[str] | None:
     raw = request.query_params.get("types")
     if raw is None:
         return None
-    types = frozenset(t.strip() for t in raw.split(",") if t.strip())
-    unknown = sorted(types - set(EVENT_TYPES))
-    if not types or unknown:
-        what = f"'{unknown[0][:40]}' is not an event type" if unknown else "it is empty"
+    given = raw.split(",")
+    types = frozenset(given)
+    unknown = [t for t in given if t not in EVENT_TYPES]
+    if unknown:
+        what = f"'{unknown[0][:40]}' is not an event type" if unknown[0] else "an item is empty"
         raise ApiError(
             400,
             "invalid_parameter",
@@ -71,7 +72,7 @@ def _filters(request: Request) -> Filters:
 
 
 def _event_id(value: str | None, where: str) -> str | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if not is_event_id(value):
         raise ApiError(400, "invalid_parameter", f"{where} is not an event id (evt_...)")
@@ -147,7 +148,9 @@ async def stream_events(request: Request) -> Response:
     """Resumes after ``Last-Event-ID`` (what a browser's EventSource sends when it
     reconnects) or ``?after=``; with neither, starts with the events logged from now on."""
     filters = _filters(request)
-    after = _event_id(request.headers.get("last-event-id"), "header 'Last-Event-ID'")
+    # An empty Last-Event-ID is no id (the SSE spec: a client sends the header only with
+    # one), as if the header were not there.
+    after = _event_id(request.headers.get("last-event-id") or None, "header 'Last-Event-ID'")
     if after is None:
         after = _event_id(request.query_params.get("after"), "query 'after'")
     log = log_of(request)

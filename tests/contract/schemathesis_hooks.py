@@ -1,11 +1,14 @@
 """Loaded by schemathesis (``hooks`` in the run's config file).
 
-The OpenAPI document has two formats no JSON Schema keyword can say, registered here as
+The OpenAPI document has formats no JSON Schema keyword can say, registered here as
 generators of valid values (from ``strategies``, built with phonenumbers, not the server):
 
 - ``phone``: a number valid for its country, in any spelling the document allows
   (E.164, grouped, parenthesised country code, 00 prefix, WhatsApp JID);
-- ``cursor``: a ``nextCursor`` as the server writes one.
+- ``cursor``: a ``nextCursor`` as the server writes one;
+- ``webhook-url``: an http(s) URL the server takes: here loopback ones on a closed port
+  (the run's server allows private addresses, so that no delivery leaves the machine);
+- ``webhook-secret``: ``whsec_`` and the base64 of 24 to 64 bytes.
 
 A ``pattern`` beside them (the spelling the server enforces first) stays in the served
 document but is left out of the copy schemathesis generates from: its coverage phase
@@ -23,9 +26,14 @@ import schemathesis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for ``contract``
 
-from contract.strategies import cursors, phones
+from contract.strategies import cursors, phones, webhook_secrets, webhook_urls
 
-FORMATS = {"phone": phones, "cursor": cursors}
+FORMATS = {
+    "phone": phones,
+    "cursor": cursors,
+    "webhook-url": webhook_urls,
+    "webhook-secret": webhook_secrets,
+}
 
 for name, strategy in FORMATS.items():
     schemathesis.openapi.format(name, strategy)

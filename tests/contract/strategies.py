@@ -136,6 +136,22 @@ cursors = st.builds(
 )
 
 
+# ----- webhooks ----------------------------------------------------------------------------
+# Loopback URLs on a closed port: the contract run's server allows them
+# (WAFLEET_WEBHOOK_ALLOW_PRIVATE) and its deliveries are refused at once, so no test
+# traffic ever leaves the machine.
+_URL_PATH = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/.~", max_size=40)
+webhook_urls = st.builds(
+    lambda scheme, host, path: f"{scheme}://{host}:9/{path}",
+    st.sampled_from(["http", "https", "HTTP"]),
+    st.sampled_from(["127.0.0.1", "[::1]"]),
+    _URL_PATH,
+)
+webhook_secrets = st.binary(min_size=24, max_size=64).map(
+    lambda raw: "whsec_" + base64.b64encode(raw).decode()
+)
+
+
 # ----- what every answer must be -----------------------------------------------------------
 def check_answer(status: int, content_type: str, text: str) -> dict[str, Any] | None:
     """Never a 5xx; a 4xx is the one JSON error shape. Returns the error (None on success)."""

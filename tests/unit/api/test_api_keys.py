@@ -230,7 +230,8 @@ BODIES: dict[str, Any] = {
     "/api/whatsapp/add-account": {"phone": "+40712345678"},
     "/api/whatsapp/send-message": {"accountId": "ACCOUNT", "to": "+40799999999", "message": "x"},
     "/api/keys": {"name": "k", "scopes": ["read"]},
-    "/api/webhooks": {"url": "https://93.184.216.34/hook"},
+    # Only inbound messages (none comes here): no delivery leaves the machine.
+    "/api/webhooks": {"url": "https://93.184.216.34/hook", "events": ["message.inbound"]},
     "/api/webhooks/{webhook_id}/replay": {"after": "evt_unknown0000"},
 }
 # A stream that is allowed never ends: an unknown start ends it with a 404 after the check.
