@@ -20,12 +20,14 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
+INCOMPLETE = -1  # the request ended before its body did: its sender was killed
+
 
 @dataclass(frozen=True)
 class Delivery:
     headers: dict[str, str]
     body: str
-    status: int  # what the receiver answered: 200, 500, or 0 for a hang
+    status: int  # what the receiver answered: 200, 500, 0 for a hang, -1 cut off (INCOMPLETE)
     at: float
     verified: str  # "ok", or why the standardwebhooks package refused the signature
 
@@ -97,8 +99,13 @@ class Receiver:
         return "ok"
 
     def snapshot(self) -> list[Delivery]:
+        """Every request that reached the receiver whole (a cut-off one is no delivery)."""
         with self._lock:
-            return list(self.deliveries)
+            return [d for d in self.deliveries if d.status != INCOMPLETE]
+
+    def cut_off(self) -> int:
+        with self._lock:
+            return sum(1 for d in self.deliveries if d.status == INCOMPLETE)
 
     def accepted_events(self) -> dict[str, dict[str, Any]]:
         """Event id -> event, for the deliveries answered 200."""
@@ -111,8 +118,12 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            body = self.rfile.read(length).decode()
+            raw = self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if len(raw) < length:  # the sender died mid-request (a SIGKILL): no delivery
+                receiver.record(Delivery(headers, "", INCOMPLETE, time.monotonic(), "incomplete"))
+                return
+            body = raw.decode()
             event_id = headers.get("webhook-id", "")
             receiver.enter(event_id)
             try:

@@ -70,6 +70,7 @@ class Dispatcher:
         self._hooks_read_at: float | None = None  # time.monotonic() of the last read
         self._hooks_wanted = False  # a kick asked for a re-read
         self._rest: dict[LaneKey, tuple[float, int]] = {}  # lane -> (until, failures)
+        self._timers: set[asyncio.TimerHandle] = set()  # wake-ups for retries coming due
 
     # ----- control -------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +103,9 @@ class Dispatcher:
             return
         self._closing = True
         self._wake.set()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -226,6 +230,13 @@ class Dispatcher:
             self._rest[key] = (time.monotonic() + pause, failures)
             return
         self._rest.pop(key, None)
+        if end is LaneEnd.WAITING and runner.retry_at is not None and not self._closing:
+            # Look again when the retry is due, not at the next poll after it (a lane
+            # failing often would wait a poll interval more each time).
+            delay = max(0.0, (runner.retry_at - utcnow()).total_seconds())
+            loop = asyncio.get_running_loop()
+            self._timers = {t for t in self._timers if t.when() > loop.time()}  # to come
+            self._timers.add(loop.call_later(delay, self._wake.set))
         if end is LaneEnd.GONE:
             self._hooks_read_at = None  # re-read: the store has it disabled now
         # An event logged after the lane's last read of the log, and before it gave the

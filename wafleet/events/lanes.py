@@ -98,6 +98,7 @@ class LaneRunner:
         self._key = key
         self._lane: Lane | None = None  # the claim held, None when none is
         self.read_generation: int | None = None  # the kick count at the last log read
+        self.retry_at: datetime | None = None  # when a lane that failed is due again
 
     @property
     def _lease(self) -> timedelta:
@@ -259,6 +260,7 @@ class LaneRunner:
             retry_for=config.retry_for,
         )
         kept = await self._deps.hooks.lane_failed(lane, attempt.error, now, retry_at)
+        self.retry_at = retry_at
         self._lane = None  # lane_failed gave the claim up (until retry_at)
         logger.info(
             "webhook delivery failed; retried later",

@@ -316,6 +316,18 @@ async def test_a_500_is_retried_with_the_same_webhook_id(
     assert all(hook.secret.removeprefix("whsec_") not in str(r.__dict__) for r in caplog.records)
 
 
+async def test_a_retry_comes_when_due_not_at_the_next_poll(env: Env) -> None:
+    """Nothing else happens (no write wakes the dispatcher) and it polls once an hour: the
+    failed lane is tried again when its retry is due all the same."""
+    await env.webhook("later")
+    env.receiver.scripts["later"] = ["500", "500", "500"]
+    env.dispatcher(replace(FAST, poll=3600.0))
+    [event] = await env.log_events(A, 1)  # its write wakes the first attempt
+    await until(lambda: env.receiver.at("later", accepted=True) != [], "the fourth attempt")
+    assert [a.answer for a in env.receiver.at("later")] == ["500", "500", "500", "200"]
+    assert {a.event_id for a in env.receiver.at("later")} == {event.id}
+
+
 async def test_410_disables_the_webhook_and_stops_its_deliveries(env: Env) -> None:
     gone = await env.webhook("gone")
     witness = await env.webhook("witness")
