@@ -69,17 +69,20 @@ async def test_each_phase_change_is_one_event_in_order(store: SqliteMessageStore
     phases.observe(A, AccountStatus(Phase.CONNECTING, reason="a new reason, same phase"))
     phases.observe(A, AccountStatus(Phase.QR_READY, qr="code-1", qr_expires_at=at))
     phases.observe(A, AccountStatus(Phase.QR_READY, qr="code-2", qr_expires_at=at))  # rotated
+    phases.observe(A, AccountStatus(Phase.PAIRING_CODE_READY, pairing_code="ABCD-EFGH"))
     phases.observe(A, AccountStatus(Phase.CONNECTED, jid=JID))
     phases.observe(A, AccountStatus(Phase.CONNECTED, jid=JID))
     await phases.close(within=5)
     events = await logged(store, {"account.phase"})
-    assert [(e.data["phase"], e.data.get("qr")) for e in events] == [
+    assert [(e.data["phase"], e.data.get("qr") or e.data.get("pairingCode")) for e in events] == [
         ("Connecting", None),
         ("QRReady", "code-1"),
         ("QRReady", "code-2"),
+        ("PairingCodeReady", "ABCD-EFGH"),
         ("Connected", None),
     ]
-    assert [e.seq for e in events] == [1, 2, 3, 4]
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[1].data["qrExpiresAt"] == "2026-12-01T00:00:00.000Z"
     assert events[-1].data["jid"] == JID
 
 
