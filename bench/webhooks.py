@@ -129,6 +129,8 @@ def main() -> int:
         at = datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
         logged.setdefault(event["data"]["body"], at)
     to_log = [(logged[text] - at) * 1000 for text, at in walls.items()]
+    offset = time.time() - time.monotonic()  # monotonic -> wall clock, in this process
+    to_hook = [(first[text] + offset - logged[text]) * 1000 for text in sent]
     last = max(first.values())
     print(
         f"webhooks: {len(sent)} inbound messages over {args.accounts} accounts at "
@@ -141,7 +143,8 @@ def main() -> int:
     )
     print(
         f"  of which sim -> logged (the event's time): p50 {statistics.median(to_log):.1f} ms, "
-        f"p99 {percentile(to_log, 0.99):.1f} ms"
+        f"p99 {percentile(to_log, 0.99):.1f} ms; logged -> webhook: p50 "
+        f"{statistics.median(to_hook):.1f} ms, p99 {percentile(to_hook, 0.99):.1f} ms"
     )
     print(
         f"  delivered: {len(receiver.snapshot())} webhooks, {len(first)} distinct messages, "
