@@ -25,14 +25,10 @@ async def open_store(settings: Settings) -> MessageStore:
 async def open_key_store(settings: Settings) -> KeyStore:
     """Where scoped API keys live: beside the messages (``data_dir/keys.db`` or Firestore)."""
     if settings.store == "firestore":
-        from wafleet.stores.firestore_io import make_client  # noqa: PLC0415
+        from wafleet.stores.firestore_io import settings_client  # noqa: PLC0415
         from wafleet.stores.firestore_keys import FirestoreKeyStore  # noqa: PLC0415
 
-        client = make_client(
-            settings.firestore_project,
-            settings.firestore_database,
-            settings.firestore_credentials_json,
-        )
+        client = settings_client(settings)
         return FirestoreKeyStore(client, owns_client=True)
     from wafleet.stores.sqlite_keys import SqliteKeyStore  # noqa: PLC0415
 

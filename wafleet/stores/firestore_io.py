@@ -33,6 +33,7 @@ from google.cloud.firestore_v1.base_document import DocumentSnapshot
 from google.cloud.firestore_v1.types import write as write_pb
 
 from wafleet.core.envconfig import ConfigError
+from wafleet.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,15 @@ def make_client(
         ) from None
     return AsyncClient(
         project=project or credentials.project_id, database=database, credentials=credentials
+    )
+
+
+def settings_client(settings: Settings) -> AsyncClient:
+    """The client for the project, database and credentials ``settings`` name."""
+    return make_client(
+        settings.firestore_project,
+        settings.firestore_database,
+        settings.firestore_credentials_json,
     )
 
 

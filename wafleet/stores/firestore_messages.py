@@ -25,7 +25,7 @@ from wafleet.stores import firestore_receipts, firestore_threads
 from wafleet.stores.base import EventQuery
 from wafleet.stores.firestore_codec import INCIDENTS, incident_doc, incident_from
 from wafleet.stores.firestore_events import FirestoreEventLog
-from wafleet.stores.firestore_io import close_client, make_client
+from wafleet.stores.firestore_io import close_client, settings_client
 from wafleet.stores.firestore_outbox import FirestoreOutbox
 from wafleet.stores.firestore_seq import Plan, Reads, Request, Sequencer, Writes
 
@@ -75,11 +75,7 @@ class FirestoreMessageStore:
     ) -> FirestoreMessageStore:
         """A store on its own client for ``firestore_project`` / ``firestore_database``;
         events are kept ``event_retention_days``."""
-        client = make_client(
-            settings.firestore_project,
-            settings.firestore_database,
-            settings.firestore_credentials_json,
-        )
+        client = settings_client(settings)
         return cls(
             client,
             worker_id=worker_id,

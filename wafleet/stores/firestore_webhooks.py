@@ -36,8 +36,8 @@ from wafleet.stores.firestore_io import (
     batch_write,
     close_client,
     compare_and_set,
-    make_client,
     raise_unexpected,
+    settings_client,
 )
 from wafleet.stores.firestore_lane_docs import WEBHOOK_FAILURES, WEBHOOK_LANES, WEBHOOKS
 from wafleet.stores.firestore_lanes import Lanes
@@ -112,11 +112,7 @@ class FirestoreWebhookStore:
         cls, settings: Settings, *, worker_id: str | None = None
     ) -> FirestoreWebhookStore:
         """A store on its own client for ``firestore_project`` / ``firestore_database``."""
-        client = make_client(
-            settings.firestore_project,
-            settings.firestore_database,
-            settings.firestore_credentials_json,
-        )
+        client = settings_client(settings)
         return cls(client, worker_id=worker_id, owns_client=True)
 
     async def open(self) -> Self:
