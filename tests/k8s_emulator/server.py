@@ -80,13 +80,6 @@ class Running:
         self.thread.join(timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def serve(
     store: Store | None = None, settings: Settings | None = None, ready_timeout: float = 10
@@ -94,12 +87,16 @@ def serve(
     """Run the emulator on 127.0.0.1 in a background thread for the ``with`` block."""
     store = store or Store()
     app = create_app(store, settings)
-    port = _free_port()
+    # The socket is bound here and handed to uvicorn, so no one can take the port between
+    # picking it and listening on it.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = ThreadServer(config)
     server.store = store
     logging.getLogger("uvicorn.error").addFilter(QuietDroppedWatches())
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + ready_timeout
     while not server.started:
@@ -111,3 +108,4 @@ def serve(
         yield running
     finally:
         running.stop()
+        sock.close()

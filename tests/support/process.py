@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,11 +21,38 @@ T = TypeVar("T")
 TOKEN = "e2e-admin-token-0123456789"
 
 
+_HANDED_OUT: set[int] = set()
+_LOWEST_PORT = 10000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port no one holds, never handed out before by this test run.
+
+    It is picked below the kernel's ephemeral range, which ``bind(0)`` and every outgoing
+    connection draw from: a port from there can be taken by anyone between this call and
+    the moment the process under test binds it, and ``bind(0)`` gives the same port again
+    to the next caller when the first has not bound it yet.
+    """
+    high = _ephemeral_low() - 1
+    for _ in range(1000):
+        port = random.randint(_LOWEST_PORT, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise AssertionError(f"no free loopback port between {_LOWEST_PORT} and {high}")
 
 
 def wait_until(

@@ -25,6 +25,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from support.dispatch_receiver import Receiver
+from support.process import free_port
 from wafleet.core.models import Incident
 from wafleet.core.settings import Settings
 from wafleet.events.backoff import next_attempt_at, retry_delay
@@ -79,10 +80,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 def closed_port_url() -> str:
     """A loopback URL nothing listens on: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/dead"
+    return f"http://127.0.0.1:{free_port()}/dead"
 
 
 # ----- stores, webhooks, events --------------------------------------------------------
