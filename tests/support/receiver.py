@@ -151,6 +151,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: when more connections than that arrive at once
+    # (a dispatcher opening its pool) the kernel drops their SYNs and the senders wait a
+    # whole second to retransmit. Web servers listen with a backlog in the hundreds.
+    request_queue_size = 512
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A sender that closed its connection (a kill, a timeout) is not news."""
