@@ -7,8 +7,9 @@ TRANSPORT ?= neonize
 PYTEST_ARGS ?=
 # libmagic1: neonize; gcc: python-axolotl-curve25519 (a C sdist, in the dev extra).
 DEB_PACKAGES ?= libmagic1 gcc
-# nodejs (with npm, >= 20): the migration tests generate real Baileys auth states.
-TEST_DEB_PACKAGES ?= nodejs
+# nodejs (with npm, >= 20): the migration tests generate real Baileys auth states;
+# chromium: the console's browser tests (Playwright drives it, nothing is downloaded).
+TEST_DEB_PACKAGES ?= nodejs chromium
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -97,7 +98,7 @@ unit: setup ## Unit tests only
 e2e: setup ## Process-level tests only
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
-test-deps: ## The Debian packages the tests need besides (nodejs)
+test-deps: ## The Debian packages the tests need besides (nodejs, chromium)
 	$(MAKE) system-deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
 
 test: test-deps setup lint typecheck ## Everything: lint, types, unit and end-to-end tests

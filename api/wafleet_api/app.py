@@ -44,6 +44,7 @@ from wafleet_api.headers import SecurityHeaders
 from wafleet_api.links import LinkSigner
 from wafleet_api.principal import KeyResolver
 from wafleet_api.qr import QrRenderer
+from wafleet_api.request_ids import RequestIds
 from wafleet_api.view_cache import ViewCache
 
 
@@ -108,7 +109,8 @@ def create_app(
             *extra_routes,
         ],
         middleware=[
-            Middleware(SecurityHeaders),  # outermost: refusals get the headers too
+            Middleware(RequestIds),  # outermost: every line logged for a request names it
+            Middleware(SecurityHeaders),  # refusals get the headers too
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),  # cheap CPU
             Middleware(
                 BearerAuth,

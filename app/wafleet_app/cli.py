@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from wafleet import __version__
 from wafleet.core.envconfig import ConfigError
 from wafleet.core.legacy_env import translate_legacy
+from wafleet.core.log_context import set_process_fields
 from wafleet.core.logs import setup_logging
 from wafleet.core.settings import TRANSPORTS, Settings
 from wafleet_app.migrate_cli import add_parser as add_migrate_parser
@@ -100,7 +101,7 @@ def run_standalone(args: argparse.Namespace) -> int:
     settings = Settings.from_env(
         legacy.env, transport=args.transport, port=args.port, host=args.host, data_dir=args.data_dir
     )
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     for notice in legacy.notices:
         print(f"wafleet: {notice}", flush=True)
     token = load_or_create_token(settings.admin_token, settings.data_dir)
@@ -140,7 +141,7 @@ def run_api(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(port=args.port, host=args.host)
     namespace = namespace_from_env()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
     token = load_or_create_token(settings.admin_token, settings.data_dir)
     if token.source == "generated":
         print(f"wafleet: admin token (kept in {settings.data_dir}/admin-token): {token.value}")
@@ -162,7 +163,8 @@ def run_connector(args: argparse.Namespace) -> int:
     from wafleet_connector.cluster_settings import ConnectorSettings
 
     settings = ConnectorSettings.from_env(port=args.port, host=args.host)
-    setup_logging(settings.base.log_level)
+    setup_logging(settings.base.log_level, settings.base.log_format)
+    set_process_fields(shard=settings.ordinal)  # on every line this pod logs
     print(
         f"wafleet: connector {settings.pod_name} (shard {settings.ordinal}) "
         f"on http://{settings.base.host}:{settings.base.port}",
@@ -183,7 +185,8 @@ def run_operator(args: argparse.Namespace) -> int:
     if args.readiness_port == args.liveness_port:
         raise ConfigError("--readiness-port and --liveness-port must differ")
     namespace = namespace_from_env()
-    setup_logging(Settings.from_env().log_level)
+    base = Settings.from_env()
+    setup_logging(base.log_level, base.log_format)
     # As kopf.run does: a cancellation is how kopf stops on SIGTERM/SIGINT.
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(operate(namespace, args.liveness_port, args.readiness_port))

@@ -22,6 +22,7 @@ IdStyle = Literal["wafleet", "legacy"]
 ID_STYLES: tuple[str, ...] = ("wafleet", "legacy")
 STORES: tuple[str, ...] = ("sqlite", "firestore")
 LOG_LEVELS: tuple[str, ...] = ("debug", "info", "warning", "error")
+LOG_FORMATS: tuple[str, ...] = ("text", "json")
 
 
 _GOMEMLIMIT = re.compile(r"^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$")
@@ -79,6 +80,7 @@ class Settings:
     max_body_bytes: int = 1 << 20  # a 65,536-character message, JSON-escaped, fits
     shutdown_timeout: float = 8.0  # seconds for a graceful stop (SIGTERM)
     log_level: str = "info"
+    log_format: str = "text"  # "json": one JSON object per line (for log collectors)
     store: StoreName = "sqlite"  # where messages, outbox, incidents (and backups) live
     firestore_project: str | None = None
     firestore_database: str = "(default)"
@@ -105,6 +107,7 @@ class Settings:
     webhook_concurrency: int = 16  # accounts delivered at once per webhook
     # Webhook URLs on private, loopback or link-local addresses are refused unless allowed.
     webhook_allow_private: bool = False
+    console_session_ttl: int = 43200  # seconds a console sign-in lasts (12 hours)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -160,6 +163,7 @@ class Settings:
             max_body_bytes=read.integer("MAX_BODY_BYTES", 1 << 20, minimum=1024, maximum=16 << 20),
             shutdown_timeout=read.number("SHUTDOWN_TIMEOUT", 8.0, minimum=1, maximum=300),
             log_level=read.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=read.choice("LOG_FORMAT", "text", LOG_FORMATS),
             store=cast(StoreName, read.choice("STORE", "sqlite", STORES)),
             firestore_project=read.optional("FIRESTORE_PROJECT"),
             firestore_database=read.string("FIRESTORE_DATABASE", "(default)"),
@@ -187,6 +191,9 @@ class Settings:
             ),
             webhook_concurrency=read.integer("WEBHOOK_CONCURRENCY", 16, minimum=1, maximum=1000),
             webhook_allow_private=read.boolean("WEBHOOK_ALLOW_PRIVATE", False),
+            console_session_ttl=read.integer(
+                "CONSOLE_SESSION_TTL", 43200, minimum=300, maximum=30 * 86400
+            ),
         )
         if settings.store == "firestore" and settings.firestore_project is None:
             raise ConfigError(
