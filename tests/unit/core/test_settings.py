@@ -83,6 +83,8 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch: pytest.MonkeyPat
         ("SHUTDOWN_TIMEOUT", "25", "shutdown_timeout", 25.0),
         ("LOG_LEVEL", "DEBUG", "log_level", "debug"),
         ("LOG_LEVEL", "warning", "log_level", "warning"),
+        ("LOG_FORMAT", "json", "log_format", "json"),
+        ("CONSOLE_SESSION_TTL", "3600", "console_session_ttl", 3600),
     ],
 )
 def test_each_variable_is_read(key: str, value: str, field: str, expected: object) -> None:
@@ -152,7 +154,13 @@ def test_out_of_range_names_the_variable_and_the_range(key: str, value: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("TRANSPORT", "baileys"), ("LOG_LEVEL", "verbose"), ("LOG_LEVEL", "trace")]
+    ("key", "value"),
+    [
+        ("TRANSPORT", "baileys"),
+        ("LOG_LEVEL", "verbose"),
+        ("LOG_LEVEL", "trace"),
+        ("LOG_FORMAT", "xml"),
+    ],
 )
 def test_bad_choice_names_the_variable_and_the_choices(key: str, value: str) -> None:
     message = config_error(**{key: value})
