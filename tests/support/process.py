@@ -32,6 +32,18 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+def _port_slice(low: int, high: int) -> tuple[int, int]:
+    """This test process's share of [low, high]: pytest-xdist workers get disjoint slices,
+    so two workers never hand out the same port (each remembers only its own)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker) if worker.isdigit() else 0
+    if count <= 1 or index >= count:
+        return low, high
+    size = (high - low + 1) // count
+    return low + index * size, low + (index + 1) * size - 1
+
+
 def free_port() -> int:
     """A loopback port no one holds, never handed out before by this test run.
 
@@ -40,9 +52,9 @@ def free_port() -> int:
     the moment the process under test binds it, and ``bind(0)`` gives the same port again
     to the next caller when the first has not bound it yet.
     """
-    high = _ephemeral_low() - 1
+    low, high = _port_slice(_LOWEST_PORT, _ephemeral_low() - 1)
     for _ in range(1000):
-        port = random.randint(_LOWEST_PORT, high)
+        port = random.randint(low, high)
         if port in _HANDED_OUT:
             continue
         with socket.socket() as sock:
@@ -52,7 +64,7 @@ def free_port() -> int:
                 continue
         _HANDED_OUT.add(port)
         return port
-    raise AssertionError(f"no free loopback port between {_LOWEST_PORT} and {high}")
+    raise AssertionError(f"no free loopback port between {low} and {high}")
 
 
 def wait_until(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from support.process import free_port
 
 
@@ -34,3 +36,12 @@ def test_a_port_handed_out_can_be_bound() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
         sock.listen()
+
+
+def test_parallel_workers_pick_from_disjoint_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    picked: dict[str, set[int]] = {}
+    for worker in ("gw0", "gw1"):
+        monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+        picked[worker] = {free_port() for _ in range(100)}
+    assert max(picked["gw0"]) < min(picked["gw1"])
