@@ -21,6 +21,8 @@ from wafleet.core.logs import setup_logging
 from wafleet.core.settings import TRANSPORTS, Settings
 from wafleet_app.migrate_cli import add_parser as add_migrate_parser
 from wafleet_app.migrate_cli import run_migrate
+from wafleet_app.people import COMMANDS as PEOPLE_COMMANDS
+from wafleet_app.people import add_parsers as add_people_parsers
 
 GRACEFUL_HTTP_SECONDS = 2
 
@@ -62,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--port", type=int, default=8090)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--state", type=Path, help="file that keeps linked devices across restarts")
+
+    add_people_parsers(commands)
     return parser
 
 
@@ -200,6 +204,7 @@ COMMANDS = {
     "connector": run_connector,
     "operator": run_operator,
     "migrate-legacy": run_migrate,
+    **PEOPLE_COMMANDS,
 }
 
 
