@@ -24,6 +24,14 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100  # with a cursor and no limit
 
 
+def qr_form(query: Mapping[str, str]) -> QrForm:
+    """The ``qr`` query parameter: how an account's QR code is shown (png by default)."""
+    qr = query.get("qr", "png")
+    if qr not in QR_FORMS:
+        raise ApiError(400, "invalid_query", "query parameter 'qr' must be png, raw or none")
+    return qr
+
+
 @dataclass(frozen=True)
 class ListOptions:
     qr: QrForm = "png"
@@ -32,9 +40,7 @@ class ListOptions:
 
     @classmethod
     def of(cls, query: Mapping[str, str]) -> ListOptions:
-        qr = query.get("qr", "png")
-        if qr not in QR_FORMS:
-            raise ApiError(400, "invalid_query", "query parameter 'qr' must be png, raw or none")
+        qr = qr_form(query)
         raw_limit = query.get("limit")
         limit = None
         if raw_limit is not None:

@@ -19,7 +19,7 @@ from wafleet.core.models import Account, AccountSpec, iso
 from wafleet.core.phones import InvalidPhone, normalize_phone
 from wafleet.core.settings import Settings
 from wafleet_api.backend import AccountBackend, AccountNotFound, ActionRefused
-from wafleet_api.listing import ListOptions, page
+from wafleet_api.listing import ListOptions, page, qr_form
 from wafleet_api.pages import qr_page, qr_visual_page
 from wafleet_api.principal import require, visible
 from wafleet_api.qr import QrRenderer, codes_of
@@ -149,9 +149,11 @@ async def list_accounts(request: Request) -> Response:
 
 
 async def get_account(request: Request) -> Response:
+    qr = qr_form(request.query_params)
     account = await load_account(request, "read")
-    await png_ready(request, [account])
-    raw = b'{"success":true,"account":' + views_of(request).account(account) + b"}"
+    if qr == "png":
+        await png_ready(request, [account])
+    raw = b'{"success":true,"account":' + views_of(request).account(account, qr) + b"}"
     return json_bytes(request, raw)
 
 

@@ -129,6 +129,11 @@ async def _follow(
     """The log from ``query.after`` on, for ever: a page at a time, then a wait for a local
     write or the poll interval."""
     after = query.after
+    if after is not None:
+        # The resume point first, as an id with no data (not an event, but it sets the
+        # client's last event id): a client cut off before the first event reconnects
+        # from here, not from "now" again, which would skip what came in between.
+        yield ServerSentEvent(id=after)
     with feed.subscribe() as wake:
         while True:
             wake.clear()

@@ -35,6 +35,7 @@ def account_view(account: Account, qr: str = "png") -> dict[str, Any]:
         "connectedAt": iso(status.connected_at),
         "lastMessageAt": iso(status.last_message_at),
         "reconnects": status.reconnects,
+        "shard": account.shard,
         "lastDisconnect": None
         if last is None
         else {"reason": last.reason, "code": last.code, "at": iso(last.at)},

@@ -29,6 +29,7 @@ class Read:
     events: list[dict[str, Any]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # the SSE id lines
     kinds: list[str] = field(default_factory=list)  # the SSE event lines
+    marks: list[str] = field(default_factory=list)  # ids sent with no data (resume points)
     comments: int = 0
 
 
@@ -63,6 +64,8 @@ def follow(
                         read.events.append(json.loads(frame["data"]))
                         read.ids.append(frame.get("id", ""))
                         read.kinds.append(frame.get("event", ""))
+                    elif "id" in frame:
+                        read.marks.append(frame["id"])
                     frame = {}
                 else:
                     name, _, value = line.partition(":")
@@ -166,6 +169,30 @@ def test_last_event_id_resumes_with_nothing_lost_or_repeated(proc: Standalone) -
         )
         assert {e["type"] for e in only.events} == {"message.inbound"}
         assert texts(only) == [f"m{n}" for n in range(5)]
+
+
+def test_a_client_cut_off_before_any_event_resumes_from_where_it_started(
+    proc: Standalone,
+) -> None:
+    with proc.client() as client:
+        onboard(client)
+        inbound(client, "before")
+        wait_until(
+            "the message logged",
+            lambda: any(
+                e["type"] == "message.inbound" for e in client.get("/api/events").json()["events"]
+            ),
+            20,
+        )
+        # From now, and cut off before any event: all the client has is the resume point.
+        first = follow(proc, lambda r: bool(r.marks))
+        assert first.events == []
+        inbound(client, "while away")
+        resumed = follow(
+            proc, lambda r: "while away" in texts(r), headers={"Last-Event-ID": first.marks[0]}
+        )
+    assert "before" not in texts(resumed)
+    assert texts(resumed) == ["while away"]
 
 
 def test_the_stream_refuses_what_it_cannot_serve(proc: Standalone) -> None:

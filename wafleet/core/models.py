@@ -90,6 +90,7 @@ class AccountStatus:
 class Account:
     spec: AccountSpec
     status: AccountStatus = field(default_factory=AccountStatus)
+    shard: int | None = None  # the connector shard it is placed on (cluster); None: none yet
 
     @property
     def id(self) -> str:

@@ -91,7 +91,7 @@ def status_of(cr: Obj) -> AccountStatus:
 
 
 def account_of(cr: Obj) -> Account:
-    return Account(spec=spec_of(cr), status=status_of(cr))
+    return Account(spec=spec_of(cr), status=status_of(cr), shard=shard_of(cr))
 
 
 def _condition(kind: str, true: bool, reason: str, message: str, now: str) -> Obj:

@@ -10,9 +10,10 @@ from kubernetes_asyncio.client import Configuration
 
 from wafleet.core.models import AccountSpec
 from wafleet.core.phases import Phase
-from wafleet.kube.account_cr import new_account_cr
+from wafleet.kube.account_cr import SHARD_LABEL, account_of, new_account_cr
 from wafleet.kube.client import KubeClient
 from wafleet_api.cluster_backend import STALE_MARGIN, AccountCache, ClusterBackend
+from wafleet_api.views import account_view
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -72,3 +73,10 @@ async def test_reads_come_from_the_index_the_watch_keeps() -> None:
     assert cache.index.get("wa-a") is None and "wa-a" in cache.items
     await cache._event("DELETED", account_cr("wa-a", "5", "Connected"))
     assert "wa-a" not in cache.items and len(cache.index) == 0
+
+
+async def test_an_accounts_shard_is_its_label() -> None:
+    placed = cr("wa-a", "1", "Connected")
+    placed["metadata"]["labels"] = {SHARD_LABEL: "3"}
+    assert account_view(account_of(placed))["shard"] == 3
+    assert account_view(account_of(cr("wa-b", "1", "Pending")))["shard"] is None

@@ -80,3 +80,25 @@ def test_large_answers_are_gzipped(client: TestClient, add_account: Any) -> None
     assert len(response.json()["accounts"]) == len(PHONES)  # decoded transparently
     raw = client.get("/api/whatsapp/accounts", headers={"Accept-Encoding": "identity"})
     assert raw.headers.get("content-encoding") is None
+
+
+def test_one_account_takes_the_same_qr_forms(
+    client: TestClient, add_account: Any, wait_qr: Any
+) -> None:
+    account = add_account(client, PHONES[0])
+    shown = wait_qr(client, account["id"])
+
+    def one(**query: Any) -> dict[str, Any]:
+        response = client.get(f"/api/whatsapp/accounts/{account['id']}", params=query)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()["account"]
+        return found
+
+    assert one()["qrCode"] == shown["qrCode"]  # png: the default, as before
+    raw = one(qr="raw")
+    assert raw["qr"] == shown["qr"] and raw["qrCode"] is None
+    assert one(qr="none")["qr"] is None
+    refused = client.get(f"/api/whatsapp/accounts/{account['id']}", params={"qr": "jpeg"})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "query parameter 'qr' must be png, raw or none"
+    assert one()["shard"] is None  # one process: no shards
