@@ -34,7 +34,7 @@ def _follow_item(ctx: Context, item: Json) -> Json:
     with live if ctx.out.is_terminal and not ctx.json else _Quiet():
         while item.get("status") not in ENDED:
             attempts = item.get("attemptCount", 0)
-            spinner.update(text=Text(f"{clean(item.get('status'))} · attempts {attempts}"))
+            spinner.update(text=Text(f"{clean(item.get('status'))} · failed attempts {attempts}"))
             time.sleep(POLL)
             try:
                 item = ctx.api.outbox(str(item["id"]))

@@ -214,7 +214,7 @@ def outbox_details(item: Json) -> Table:
         ("Account", "accountId"),
         ("To", "toJid"),
         ("Status", "status"),
-        ("Attempts", "attemptCount"),
+        ("Failed attempts", "attemptCount"),
         ("WhatsApp id", "providerMessageId"),
         ("Error", "error"),
     ):
