@@ -29,6 +29,7 @@ from wafleet.core.settings import Settings
 from wafleet.core.signing_key import load_or_create_link_key
 from wafleet.stores.factory import open_key_store
 from wafleet_api import (
+    console,
     routes_accounts,
     routes_events,
     routes_keys,
@@ -39,6 +40,7 @@ from wafleet_api import (
 )
 from wafleet_api.auth import BearerAuth
 from wafleet_api.backend import AccountBackend, BackendUnavailable
+from wafleet_api.console.paths import is_console_path
 from wafleet_api.event_feed import EventFeed
 from wafleet_api.headers import SecurityHeaders
 from wafleet_api.links import LinkSigner
@@ -78,6 +80,14 @@ def create_app(
     redact_secret(link_key.decode(errors="replace"))
 
     keys = KeyResolver()
+    web_console = console.Console(
+        console.ConsoleConfig(
+            link_key=link_key,
+            admin_token=admin_token,
+            session_ttl=settings.console_session_ttl,
+            max_body_bytes=settings.max_body_bytes,
+        )
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,6 +117,7 @@ def create_app(
             *routes_webhooks.routes(),
             *routes_system.routes(),
             *extra_routes,
+            *console.routes(),  # "/" and a Mount at /console: no REST route
         ],
         middleware=[
             Middleware(RequestIds),  # outermost: every line logged for a request names it
@@ -118,6 +129,7 @@ def create_app(
                 links=links,
                 keys=keys,
                 open_prefixes=open_prefixes,
+                cookie_paths=is_console_path,  # the console's own session cookie
             ),
         ],
         exception_handlers={
@@ -132,6 +144,7 @@ def create_app(
     app.state.backend = backend
     app.state.links = links
     app.state.keys = keys
+    app.state.console = web_console
     app.state.event_feed = EventFeed()
     app.state.started_at = time.monotonic()
     app.state.storage_writable = storage_writable

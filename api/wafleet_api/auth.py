@@ -10,11 +10,16 @@ A request presents one credential, which ``BearerAuth.authenticate`` resolves to
   that opens its one page.
 
 The principal is left in ``scope["state"]["principal"]`` (``request.state.principal``).
+
+The web console's paths (``cookie_paths``: ``/`` and ``/console/...``) go through
+untouched: the console authenticates them itself, with its session cookie and CSRF
+tokens. Nothing here reads a cookie, so a cookie never authenticates an ``/api`` call.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from starlette.responses import HTMLResponse, Response
@@ -83,15 +88,18 @@ class BearerAuth:
         self,
         app: ASGIApp,
         token: str,
+        *,
         links: LinkSigner | None = None,
         keys: KeyResolver | None = None,
         open_prefixes: tuple[str, ...] = (),
+        cookie_paths: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
         self._token = token.encode()
         self._links = links
         self._keys = keys
         self._open_prefixes = open_prefixes
+        self._cookie_paths = cookie_paths
 
     async def _bearer_principal(self, credential: bytes) -> Principal | Response:
         if hmac.compare_digest(credential, self._token):
@@ -126,6 +134,9 @@ class BearerAuth:
         path: str = scope["path"]
         if path in OPEN_PATHS or path.startswith(self._open_prefixes):
             await self.app(scope, receive, send)
+            return
+        if self._cookie_paths is not None and self._cookie_paths(path):
+            await self.app(scope, receive, send)  # the console checks its own session
             return
         outcome = await self.authenticate(scope)
         if isinstance(outcome, Response):

@@ -238,6 +238,11 @@ class ClusterBackend:
     def snapshot(self) -> AccountSnapshot:
         return self.cache.index.snapshot()
 
+    def shard_of(self, account: Account) -> int | None:
+        """The shard the operator placed the account on (None: not placed yet); the
+        console tells a cluster, whose accounts have shards, by this method."""
+        return account.shard
+
     async def _patch(self, account_id: str, patch: Obj) -> None:
         name = self._name(account_id)
         with _api_errors():

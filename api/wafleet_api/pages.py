@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from html import escape
+from urllib.parse import quote
 
 from wafleet.core.models import Account
 from wafleet.core.phases import NEEDS_QR, Phase
@@ -25,6 +26,12 @@ _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode(
 CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; img-src data:; style-src 'sha256-{_STYLE_HASH}'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+# Phases that wait for a person's command: the console's link page gives a new code.
+_WAITS_FOR_A_PERSON = frozenset(
+    {Phase.QR_TIMEOUT, Phase.LOGGED_OUT, Phase.PASSKEY_REQUIRED, Phase.REPLACED}
 )
 
 
@@ -53,6 +60,13 @@ def _card(account: Account) -> str:
         parts.append('<p class="muted">Link with phone number instead, then enter this code</p>')
     elif status.reason:
         parts.append(f'<p class="muted">{escape(status.reason)}</p>')
+    if status.phase in _WAITS_FOR_A_PERSON:
+        console = f"/console/accounts/{quote(account.id, safe='')}/link"
+        parts.append(
+            '<p class="muted">For a new code, open <a href="'
+            f'{escape(console)}">this account in the console</a> and choose '
+            "&ldquo;Show a new QR code&rdquo; (or ask whoever runs the fleet).</p>"
+        )
     return f'<div class="card">{"".join(parts)}</div>'
 
 

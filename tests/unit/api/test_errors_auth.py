@@ -181,7 +181,7 @@ NOT_ALLOWED = "this route does not take that method; see /openapi.json"
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/api/whatsapp/nope", "/api/whatsapp/accounts/a/b", "/api/v2/accounts"]
+    "path", ["/nope", "/api/whatsapp/nope", "/api/whatsapp/accounts/a/b", "/api/v2/accounts"]
 )
 def test_unknown_route_is_404_json(client: TestClient, path: str) -> None:
     assert_error(client.get(path), 404, "not_found", NOT_FOUND)
