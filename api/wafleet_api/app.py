@@ -47,6 +47,7 @@ from wafleet_api.links import LinkSigner
 from wafleet_api.principal import KeyResolver
 from wafleet_api.qr import QrRenderer
 from wafleet_api.request_ids import RequestIds
+from wafleet_api.request_metrics import RequestMetrics
 from wafleet_api.view_cache import ViewCache
 
 
@@ -121,6 +122,7 @@ def create_app(
         ],
         middleware=[
             Middleware(RequestIds),  # outermost: every line logged for a request names it
+            Middleware(RequestMetrics),  # latency by route template (wafleet_api.request_metrics)
             Middleware(SecurityHeaders),  # refusals get the headers too
             Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),  # cheap CPU
             Middleware(

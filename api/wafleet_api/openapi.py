@@ -172,7 +172,14 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/api/whatsapp/accounts/{account_id}"): {
         "operationId": "getAccount",
         "summary": "One account",
-        "parameters": [_ID],
+        "parameters": [
+            _ID,
+            query(
+                "qr",
+                {"enum": list(QR_FORMS), "default": "png"},
+                "png (data URL and raw code), raw, or none",
+            ),
+        ],
         "responses": {
             "200": ok(
                 {
@@ -395,10 +402,15 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/metrics"): {
         "operationId": "metrics",
         "summary": "Prometheus metrics",
+        "description": "Every series of this process (docs/metrics.md), for the admin token "
+        "or an API key with read covering every account.",
         "responses": {
             "200": {
-                "description": "Prometheus text format",
-                "content": {"text/plain": {"schema": STR}},
+                "description": "Prometheus text format; OpenMetrics when Accept asks for it",
+                "content": {
+                    "text/plain": {"schema": STR},
+                    "application/openmetrics-text": {"schema": STR},
+                },
             },
             **errors(401, 403, 503),
         },
@@ -433,6 +445,13 @@ _SCHEMAS = {
             "pairingCode": NULLABLE_STR,
             "jid": NULLABLE_STR,
             "createdAt": NULLABLE_STR,
+            "reconnects": {"type": "integer", "minimum": 0},
+            "shard": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "the connector shard running it (cluster); null in standalone "
+                "mode and before the operator places it",
+            },
         },
     },
 }

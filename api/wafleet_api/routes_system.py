@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from wafleet import __version__
-from wafleet.core.phases import Phase
+from wafleet_api.metrics import api_metrics
 from wafleet_api.openapi import openapi_document
 from wafleet_api.principal import require_every_account
 from wafleet_api.routes_accounts import backend_of
@@ -34,21 +34,11 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Every series of this process (wafleet_api.metrics): for the admin token or a key
+    covering every account, since they name every account."""
     require_every_account(request, "metrics cover every account")
-    accounts = backend_of(request).snapshot().accounts
-    lines = [
-        "# HELP wafleet_accounts Accounts by phase.",
-        "# TYPE wafleet_accounts gauge",
-    ]
-    for phase in Phase:
-        count = sum(1 for a in accounts if a.status.phase == phase)
-        lines.append(f'wafleet_accounts{{phase="{phase.value}"}} {count}')
-    lines += [
-        "# HELP wafleet_account_reconnects_total Reconnects of all accounts.",
-        "# TYPE wafleet_account_reconnects_total counter",
-        f"wafleet_account_reconnects_total {sum(a.status.reconnects for a in accounts)}",
-    ]
-    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    body, content_type = await api_metrics(request.app).render(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})
 
 
 async def openapi(request: Request) -> Response:

@@ -83,12 +83,15 @@ class _Server(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def _serve(app: Starlette, host: str, port: int, log_level: str) -> None:
+def _serve(
+    app: Starlette, host: str, port: int, log_level: str, forwarded_allow_ips: str = "127.0.0.1"
+) -> None:
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        forwarded_allow_ips=forwarded_allow_ips,  # proxies whose X-Forwarded-* count
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_HTTP_SECONDS,
         log_config=None,
@@ -119,7 +122,7 @@ def run_standalone(args: argparse.Namespace) -> int:
         flush=True,
     )
     app = create_standalone_app(settings, token)
-    _serve(app, settings.host, settings.port, settings.log_level)
+    _serve(app, settings.host, settings.port, settings.log_level, settings.forwarded_allow_ips)
     return 0
 
 
@@ -158,7 +161,7 @@ def run_api(args: argparse.Namespace) -> int:
         settings.kube_watch_seconds,
     )
     app = create_app(settings, backend, admin_token=token.value)
-    _serve(app, settings.host, settings.port, settings.log_level)
+    _serve(app, settings.host, settings.port, settings.log_level, settings.forwarded_allow_ips)
     return 0
 
 

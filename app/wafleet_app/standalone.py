@@ -1,4 +1,9 @@
-"""Standalone mode: the API, one connector shard and the SQLite stores in one process."""
+"""Standalone mode: the API, one connector shard and the SQLite stores in one process.
+
+Its one ``/metrics`` (the API's, with the API's authentication) shows every component it
+runs: the API's series, the shard's (shard ``0``: its sessions; no Lease), the webhook
+dispatcher's and the process's.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from wafleet.core.models import Account, AccountSpec, AccountStatus, OutboxItem,
 from wafleet.core.settings import Settings
 from wafleet.core.token import AdminToken
 from wafleet.events.dispatch import DispatchConfig, Dispatcher
+from wafleet.events.metrics import DeliveryCollector
 from wafleet.sim.routes import sim_routes
 from wafleet.sim.service import SimWhatsApp, sim_config_from_env
 from wafleet.stores.base import EventLog, MessageStore, WebhookStore
@@ -22,8 +28,10 @@ from wafleet.stores.sqlite_registry import PhoneInUseError, SqliteRegistry
 from wafleet_api.account_index import AccountIndex, AccountSnapshot
 from wafleet_api.app import create_app
 from wafleet_api.backend import AccountNotFound, ActionRefused
+from wafleet_api.metrics import api_metrics
 from wafleet_connector.accounts_mirror import AccountsMirror, open_accounts_mirror
 from wafleet_connector.manager import ManagerConfig, SessionManager, UnknownAccount
+from wafleet_connector.metrics import ShardCollector
 from wafleet_connector.runner import CommandRefused, UnlinkPending
 from wafleet_connector.transports import build_transport
 
@@ -50,6 +58,8 @@ class StandaloneBackend:
         self._mirror: AccountsMirror | None = None  # accounts/{id} with store=firestore
         self._ready = False
         self._index = AccountIndex()
+        self.shard_metrics = ShardCollector("0", lambda: self._manager)
+        self.delivery_metrics = DeliveryCollector()  # its dispatcher is set once started
 
     # ----- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -85,6 +95,7 @@ class StandaloneBackend:
             DispatchConfig.from_settings(self.settings),
         )
         self._dispatcher.start()
+        self.delivery_metrics.dispatcher = self._dispatcher
         self._pruner = asyncio.create_task(self._prune_loop(), name="event-retention")
         accounts = await self._registry.list()
         self._index.reset(accounts)
@@ -275,4 +286,7 @@ def create_standalone_app(settings: Settings, token: AdminToken) -> Starlette:
         open_prefixes=("/sim/",) if embedded_sim else (),
     )
     app.state.sim = backend.sim
+    metrics = api_metrics(app)
+    metrics.include(backend.shard_metrics)
+    metrics.include(backend.delivery_metrics)
     return app

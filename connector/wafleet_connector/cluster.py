@@ -1,4 +1,10 @@
-"""``wafleet connector``: one StatefulSet pod, running the sessions of its shard."""
+"""``wafleet connector``: one StatefulSet pod, running the sessions of its shard.
+
+Its port serves ``/health``, ``/readyz`` and ``/metrics`` (the shard's sessions and Lease,
+the webhook dispatcher of this pod, the process). ``/metrics`` asks for no credential,
+as kube components' metrics ports do: the port is reached inside the cluster only (the
+headless Service, no Ingress), and the metrics name no phone number and no secret.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from wafleet.backups.factory import open_backups
+from wafleet.core.metrics import Metrics
 from wafleet.events.dispatch import DispatchConfig, Dispatcher
+from wafleet.events.metrics import DeliveryCollector
 from wafleet.kube.account_cr import shard_lease_name
 from wafleet.kube.client import KubeClient
 from wafleet.kube.config import load_connection
@@ -25,6 +33,7 @@ from wafleet_connector.cluster_settings import ConnectorSettings
 from wafleet_connector.cr_status import CrStatusWriter
 from wafleet_connector.lease import LeaseTiming, ShardLease
 from wafleet_connector.manager import ManagerConfig, SessionManager
+from wafleet_connector.metrics import ShardCollector
 from wafleet_connector.shard_sync import ShardSync
 from wafleet_connector.transports import build_transport
 
@@ -45,6 +54,12 @@ class Connector:
         self._manager: SessionManager | None = None
         self._mirror: AccountsMirror | None = None
         self._task: asyncio.Task[None] | None = None
+        self.deliveries = DeliveryCollector()  # its dispatcher is set once started
+        self.metrics = Metrics()
+        self.metrics.add(
+            ShardCollector(str(settings.ordinal), lambda: self._manager, lambda: self.lease)
+        )
+        self.metrics.add(self.deliveries)
 
     async def start(self) -> None:
         settings = self.settings
@@ -81,6 +96,7 @@ class Connector:
             DispatchConfig.from_settings(settings.base),
         )
         self._dispatcher.start()
+        self.deliveries.dispatcher = self._dispatcher
         self.sync = ShardSync(
             self.kube,
             settings.namespace,
@@ -181,6 +197,13 @@ def create_connector_app(settings: ConnectorSettings) -> Starlette:
             return JSONResponse({"status": "ready", "shard": settings.ordinal})
         return JSONResponse({"status": "waiting for the shard lease"}, status_code=503)
 
-    app = Starlette(routes=[Route("/health", health), Route("/readyz", readyz)], lifespan=lifespan)
+    async def metrics(request: Request) -> Response:
+        body, content_type = await connector.metrics.render(request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
+
+    app = Starlette(
+        routes=[Route("/health", health), Route("/readyz", readyz), Route("/metrics", metrics)],
+        lifespan=lifespan,
+    )
     app.state.connector = connector
     return app

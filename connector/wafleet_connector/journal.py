@@ -7,6 +7,10 @@ removes them once stored. A crash between any two steps loses nothing: an
 unacknowledged message is redelivered by WhatsApp and dropped as a duplicate
 (by message id) by the journal or the store; a journaled message not yet
 forwarded is forwarded on the next start.
+
+It also knows how many messages of each account wait in it (``depths``, for the metrics):
+counted from the file at start, then kept by ``append`` and the forwarder, in the event
+loop, as they commit (this journal is its file's only writer).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +55,7 @@ class InboundJournal:
         self._db: sqlite3.Connection | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._depths: Counter[str] = Counter()  # account id -> messages waiting here
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -64,8 +70,18 @@ class InboundJournal:
         db.execute(_SCHEMA)
         self._db = db
 
+    def _count_by_account(self) -> Counter[str]:
+        assert self._db is not None
+        rows = self._db.execute("SELECT account_id, COUNT(*) FROM pending GROUP BY account_id")
+        return Counter({str(account_id): int(count) for account_id, count in rows})
+
+    def depths(self) -> Mapping[str, int]:
+        """Account id -> messages journaled and not yet in the store."""
+        return self._depths
+
     async def start(self) -> None:
         await self._run(self._open)
+        self._depths = await self._run(self._count_by_account)
         self._task = asyncio.create_task(self._forward_loop(), name="journal-forwarder")
         self._wake.set()  # forward what a previous run left behind
 
@@ -88,6 +104,8 @@ class InboundJournal:
     async def append(self, message: Message) -> bool:
         """Make ``message`` durable; False if it was already journaled (a redelivery)."""
         added: bool = await self._run(self._append, message)
+        if added:
+            self._depths[message.account_id] += 1
         self._wake.set()
         return added
 
@@ -113,9 +131,16 @@ class InboundJournal:
             batch.append((seq, message))
         return batch
 
-    def _remove(self, last_seq: int) -> None:
+    def _remove(self, last_seq: int) -> Counter[str]:
+        """Delete what was forwarded; how many rows of each account went (a flush running
+        beside another may find some gone already)."""
         assert self._db is not None
+        rows = self._db.execute(
+            "SELECT account_id, COUNT(*) FROM pending WHERE seq <= ? GROUP BY account_id",
+            (last_seq,),
+        ).fetchall()
         self._db.execute("DELETE FROM pending WHERE seq <= ?", (last_seq,))
+        return Counter({str(account_id): int(count) for account_id, count in rows})
 
     async def flush(self) -> int:
         """Forward everything journaled to the store now; return how many were forwarded."""
@@ -125,7 +150,8 @@ class InboundJournal:
             if not batch:
                 return total
             await self._store.save_messages([message for _, message in batch])
-            await self._run(self._remove, batch[-1][0])
+            removed: Counter[str] = await self._run(self._remove, batch[-1][0])
+            self._depths -= removed  # accounts left with none drop out
             total += len(batch)
 
     def _count(self) -> int:

@@ -13,6 +13,9 @@ a stop may take, so sessions are down before another pod may acquire the lease (
 may only do once ``duration`` has passed since our last renewal).
 
 ``renewTime`` and ``acquireTime`` are MicroTime: always six fractional digits.
+
+For the metrics (:mod:`wafleet_connector.metrics`) it counts the renewals the API server
+failed (``renew_failures``) and the losses (``losses``); ``held`` says whether it holds it.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ class ShardLease:
         self.held = asyncio.Event()
         self.lost = asyncio.Event()  # set when a held lease is lost, cleared when regained
         self.renewed_at: float | None = None  # monotonic time of the last good renewal
+        self.renew_failures = 0  # tries the API server failed or refused (a KubeError)
+        self.losses = 0  # times a held lease was lost
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -133,6 +138,7 @@ class ShardLease:
             try:
                 holding = await self._try()
             except KubeError as exc:
+                self.renew_failures += 1
                 holding = self._within_deadline()
                 if exc.retry_after is not None:
                     pause = max(pause, exc.retry_after)
@@ -165,6 +171,7 @@ class ShardLease:
             self.held.clear()
             self.lost.set()
             self.renewed_at = None
+            self.losses += 1
             await self._on_lost()
 
     async def release(self) -> None:

@@ -1,7 +1,8 @@
 """The session manager: one runner per account of this shard, and what they share.
 
 It owns the start token bucket, the inbound journal, the outbox sender and the
-debounced status writer, and stops everything in order on shutdown.
+debounced status writer, and stops everything in order on shutdown. It also says what
+the shard's metrics show of each account (``session_stats``, :mod:`.metrics`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from wafleet.core.settings import Settings
 from wafleet.stores.base import MessageStore
 from wafleet_connector.event_sources import PhaseEvents, ReceiptRecorder
 from wafleet_connector.journal import InboundJournal
+from wafleet_connector.metrics import MessageCounts, SendMetrics, SessionStats
 from wafleet_connector.outbox import OutboxConfig, OutboxSender
+from wafleet_connector.outbox_depth import OutboxDepths
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.runner import AccountRunner, CommandKind, RunnerContext
 from wafleet_connector.transport import InboundMessage, Receipt, Session, Transport
@@ -93,7 +96,10 @@ class SessionManager:
         self._store = store
         self._statuses = statuses
         self.journal = InboundJournal(config.journal_path, store)
-        self.outbox = OutboxSender(store, config.outbox, self._incident, self._on_sent)
+        self.sends = SendMetrics()
+        self.outbox = OutboxSender(store, config.outbox, self._incident, self._on_sent, self.sends)
+        self.outbox_depths = OutboxDepths(store)
+        self._messages: dict[str, MessageCounts] = {}  # accounts running here only
         self.phases = PhaseEvents(store)
         self.receipts = ReceiptRecorder(store, self.outbox.settled)
         self._runners: dict[str, AccountRunner] = {}
@@ -257,9 +263,7 @@ class SessionManager:
         await asyncio.gather(*ends, *cancelled, return_exceptions=True)
         for account_id in list(self._runners):  # whatever ended is forgotten: none runs now
             self._runners.pop(account_id, None)
-            self._dirty.pop(account_id, None)
-            self.phases.forget(account_id)
-        self.phases.forget(account_id)
+            self._forget(account_id)
 
     async def _end(self, account_id: str, kind: CommandKind) -> None:
         """End a runner with ``kind``; UnlinkPending (delete) keeps it, retrying on its own."""
@@ -275,8 +279,13 @@ class SessionManager:
         finally:
             self._removing.discard(account_id)
         self._runners.pop(account_id, None)
+        self._forget(account_id)
+
+    def _forget(self, account_id: str) -> None:
+        """What the manager kept of an account it no longer runs."""
         self._dirty.pop(account_id, None)
         self.phases.forget(account_id)
+        self._messages.pop(account_id, None)
 
     def _runner_ended(self, runner: AccountRunner) -> None:
         """A runner that ended by itself after a delayed unlink: finish the delete."""
@@ -285,8 +294,7 @@ class SessionManager:
             return
         if self._runners.get(account_id) is runner:
             del self._runners[account_id]
-        self._dirty.pop(account_id, None)
-        self.phases.forget(account_id)
+        self._forget(account_id)
         if self.on_deleted is not None:
             task = asyncio.create_task(self.on_deleted(account_id), name=f"deleted-{account_id}")
             self._callbacks.add(task)
@@ -295,9 +303,35 @@ class SessionManager:
     def notify_outbox(self, account_id: str) -> None:
         self.outbox.notify(account_id)
 
+    # ----- metrics ---------------------------------------------------------------------
+    def _counts(self, account_id: str) -> MessageCounts | None:
+        if account_id not in self._runners:
+            return None  # ended meanwhile: no series for it
+        return self._messages.setdefault(account_id, MessageCounts())
+
+    def session_stats(self) -> list[SessionStats]:
+        """Every account this manager runs, as its metrics show it (in the event loop)."""
+        journal = self.journal.depths()
+        return [
+            SessionStats(
+                account_id=account_id,
+                phase=runner.status.phase,
+                suspended=runner.spec.suspended,
+                reconnects=runner.status.reconnects,
+                messages=self._messages.get(account_id, MessageCounts()),
+                journal_depth=journal.get(account_id, 0),
+                outbox_depth=self.outbox_depths.get(account_id),
+            )
+            for account_id, runner in self._runners.items()
+        ]
+
+    async def refresh_metrics(self) -> None:
+        """Count the outbox depths (at most every few seconds, see outbox_depth)."""
+        await self.outbox_depths.refresh(self.account_ids())
+
     # ----- callbacks from runners ------------------------------------------------------
     async def _inbound(self, account_id: str, event: InboundMessage) -> None:
-        await self.journal.append(
+        added = await self.journal.append(
             Message(
                 account_id=account_id,
                 client_jid=event.chat_jid,
@@ -308,6 +342,9 @@ class SessionManager:
                 ts_client=event.timestamp,
             )
         )
+        counts = self._counts(account_id) if added else None
+        if counts is not None:
+            counts.received += 1
 
     def _receipt(self, account_id: str, receipt: Receipt) -> None:
         self.receipts.submit(account_id, receipt)
@@ -317,6 +354,9 @@ class SessionManager:
 
     def _on_sent(self, account_id: str, at: datetime) -> None:
         runner = self._runners.get(account_id)
+        counts = self._counts(account_id)
+        if counts is not None:
+            counts.sent += 1
         if runner is not None:
             runner.touch_message(at)
 

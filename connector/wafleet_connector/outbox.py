@@ -5,6 +5,9 @@ claims an item (queued -> sending), sends it, and records the result. A send
 that surely did not reach WhatsApp goes back to the queue with a backoff; one
 that may have reached it is marked ambiguous and never re-sent. Items a crash
 left in 'sending' are marked ambiguous at start (``recover_interrupted``).
+
+How each send ended, and how long a sent one waited from queued to sent, go to its
+``SendMetrics`` (:mod:`wafleet_connector.metrics`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from wafleet.core.models import Incident, Message, OutboxItem
 from wafleet.stores.base import MessageStore
+from wafleet_connector.metrics import SendMetrics
 from wafleet_connector.pacing import Backoff, TokenBucket
 from wafleet_connector.transport import SendError, Session
 
@@ -52,11 +56,13 @@ class OutboxSender:
         config: OutboxConfig,
         incident: Callable[[Incident], Awaitable[None]],
         on_sent: Callable[[str, datetime], None],
+        metrics: SendMetrics | None = None,
     ) -> None:
         self._store = store
         self._config = config
         self._incident = incident
         self._on_sent = on_sent
+        self.metrics = metrics or SendMetrics()
         self._buckets: dict[str, TokenBucket] = {}
         self._workers: dict[str, _Worker] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -156,6 +162,7 @@ class OutboxSender:
             return
         sent_at = datetime.now(UTC)
         await self._store.mark_sent(item.id, wa_id, sent_at)
+        self.metrics.sent(item.created_at, sent_at)
         await self._store.save_messages(
             [
                 Message(
@@ -177,13 +184,16 @@ class OutboxSender:
             await self._store.mark_final(
                 item.id, "ambiguous", f"{exc}: it may have reached WhatsApp; not re-sent"
             )
+            self.metrics.ended("ambiguous")
             await self._incident(
                 Incident(item.account_id, "send_ambiguous", "medium", {"outboxId": item.id})
             )
         elif item.attempt_count + 1 >= MAX_ATTEMPTS:
             await self._store.mark_final(item.id, "failed", f"{exc} (after {MAX_ATTEMPTS} tries)")
+            self.metrics.ended("failed")
         else:
             delay = self._config.retry.delay(item.attempt_count)
             await self._store.mark_retry(
                 item.id, str(exc), datetime.now(UTC) + timedelta(seconds=delay)
             )
+            self.metrics.ended("retried")

@@ -38,6 +38,7 @@ from wafleet_operator.fleet import (
     Keep,
     NoCapacity,
 )
+from wafleet_operator.metrics import COLLECTOR, OperatorCounts
 from wafleet_operator.policy import FleetInfo, Resolved, governing, resolve
 from wafleet_operator.reporter import Reporter
 from wafleet_operator.settings import OperatorSettings
@@ -69,10 +70,17 @@ class OperatorState:
     scaled_to: int | None = None  # the replicas last written, until the index shows them
     reporter: Reporter = field(default_factory=Reporter)  # writes the WhatsAppFleet status
     mover: Reporter = field(default_factory=Reporter)  # runs the move planners (mover.py)
+    counts: OperatorCounts = field(default_factory=OperatorCounts)  # for the metrics
 
     @classmethod
     def connect(cls, config: OperatorSettings) -> OperatorState:
-        return cls(config=config, fleet=Fleet(), kube=KubeClient(load_connection()))
+        """The process's state: it counts into the process's metrics (metrics.py)."""
+        return cls(
+            config=config,
+            fleet=Fleet(),
+            kube=KubeClient(load_connection()),
+            counts=COLLECTOR.counts,
+        )
 
 
 PEERINGS = Resource("kopf.dev", "v1", "kopfpeerings")
@@ -163,6 +171,7 @@ async def reconcile(
             await _label(state, body, decision.shard)
     await _report(state, body, decision)
     if isinstance(decision, Assign):
+        state.counts.placements += 1
         kopf.info(body, reason="Assigned", message=f"assigned to shard {decision.shard}")
         await scale(state, indexes)
 

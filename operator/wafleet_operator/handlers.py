@@ -20,6 +20,7 @@ from wafleet.kube.handoff import (
 )
 from wafleet_operator import actions, fleet_report, fleet_view, liveness, mover, moves, policy
 from wafleet_operator.fleet import AccountInfo
+from wafleet_operator.metrics import COLLECTOR, FleetGauges
 from wafleet_operator.readiness import READINESS
 from wafleet_operator.settings import OperatorSettings
 
@@ -77,6 +78,12 @@ async def configure(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -
             await mover.run_planners(state, indexes)
 
     state.mover.start(plan_moves)
+
+    def fleet_gauges() -> FleetGauges | None:
+        return fleet_view.gauges(state, indexes) if READINESS.status().ready else None
+
+    COLLECTOR.ready = lambda: READINESS.status().ready
+    COLLECTOR.fleet = fleet_gauges  # read at each scrape of /metrics (readiness.py)
 
 
 @kopf.on.cleanup(id="disconnect")

@@ -99,6 +99,8 @@ async def _fail_over(state: OperatorState, request: MoveRequest) -> None:
     )
     if await moves.relabel(state, kopf.Body(body), handoff, 0):
         state.fleet.reserve(request.name, request.target)
+        if open_move is None or open_move.target != request.target:
+            state.counts.moves_started["failover"] += 1
         logger.warning(
             "account failed over",
             extra={"account": request.name, "from": request.source, "to": request.target},

@@ -55,6 +55,7 @@ from wafleet_operator.actions import (
     values,
 )
 from wafleet_operator.fleet_view import view_of
+from wafleet_operator.metrics import move_reason
 from wafleet_operator.move_planner import draining
 
 logger = logging.getLogger(__name__)
@@ -175,8 +176,10 @@ async def _open(state: OperatorState, body: kopf.Body, indexes: Indexes) -> None
     if target is None or shard is None:
         dropped = {MOVE_TO_ANNOTATION: None, MOVE_REASON_ANNOTATION: None}
         if await _guarded(state, body, expect=asking, annotations=dropped) and why:
+            state.counts.moved("refused")
             await announce(state, body, "MoveRefused", f"not moved: {why}", warning=True)
         return
+    state.counts.moves_started[move_reason(reason)] += 1
     moving = f"moving from shard {shard} to shard {target}"
     await announce(state, body, "MoveStarted", f"{moving} ({reason})")
     await _set_phase(state, body, moving)
@@ -288,12 +291,14 @@ async def relabel(
 
 async def _cancel(state: OperatorState, body: kopf.Body, why: str) -> None:
     if await _end(state, body):
+        state.counts.moved("cancelled")
         await announce(state, body, "MoveCancelled", f"the move was cancelled: {why}", warning=True)
 
 
 # ----- step 6: close -------------------------------------------------------------------
 async def _close(state: OperatorState, body: kopf.Body, handoff: Handoff, phase: Any) -> None:
     if await _end(state, body):
+        state.counts.moved("moved")
         moved = f"moved from shard {handoff.source} to shard {handoff.target}; it is {phase}"
         await announce(state, body, "Moved", moved)
 

@@ -19,6 +19,10 @@ readiness is a separate endpoint, served by ``wafleet operator``. It is ready wh
    right after, so this is taken from the last body seen).
 
 The answer is JSON ``{"ready": bool, "reason": str}``, status 200 or 503.
+
+The same port serves ``/metrics`` (metrics.py: placements, moves, the queue, the shards),
+with no credential, as kube components' metrics ports do: it is reached inside the
+cluster only, and the metrics name no phone number and no secret.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from typing import Any
 
 import kopf
 from aiohttp import web
+
+from wafleet.core.metrics import Metrics
+from wafleet_operator.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -129,21 +136,32 @@ class Readiness:
 READINESS = Readiness()
 
 
-def readiness_app(readiness: Readiness) -> web.Application:
+def readiness_app(readiness: Readiness, metrics: Metrics | None = None) -> web.Application:
     async def readyz(request: web.Request) -> web.Response:
         status = readiness.status()
         return web.json_response(
             {"ready": status.ready, "reason": status.reason}, status=200 if status.ready else 503
         )
 
+    async def scrape(request: web.Request) -> web.Response:
+        assert metrics is not None
+        body, content_type = await metrics.render(request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
     app = web.Application()
     app.add_routes([web.get("/readyz", readyz)])
+    if metrics is not None:
+        app.add_routes([web.get("/metrics", scrape)])
     return app
 
 
-async def serve(readiness: Readiness, host: str, port: int) -> web.AppRunner:
-    """Start answering /readyz on host:port; ``await runner.cleanup()`` stops it."""
-    runner = web.AppRunner(readiness_app(readiness), handle_signals=False, access_log=None)
+async def serve(
+    readiness: Readiness, host: str, port: int, metrics: Metrics | None = None
+) -> web.AppRunner:
+    """Start answering /readyz (and /metrics) on host:port; ``await runner.cleanup()``
+    stops it."""
+    app = readiness_app(readiness, metrics)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     logger.info("readiness on http://%s:%d/readyz", host, port)
@@ -160,7 +178,7 @@ async def operate(
     must be imported: they register with kopf on import)."""
     READINESS.identity = own_identity()
     READINESS.started = asyncio.Event()
-    runner = await serve(READINESS, host, readiness_port)
+    runner = await serve(READINESS, host, readiness_port, METRICS)
     try:
         await kopf.operator(
             namespaces=[namespace],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -26,6 +27,24 @@ LOG_FORMATS: tuple[str, ...] = ("text", "json")
 
 
 _GOMEMLIMIT = re.compile(r"^(off|[0-9]+(B|KiB|MiB|GiB|TiB)?)$")
+
+
+def _forwarded_allow_ips(value: str) -> str:
+    """A comma-separated list of addresses or networks, or "*" (uvicorn's form)."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if not items:
+        raise ConfigError("WAFLEET_FORWARDED_ALLOW_IPS is empty; use addresses, networks or *")
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"WAFLEET_FORWARDED_ALLOW_IPS has {item!r}, which is not an address or a "
+                "network; use e.g. 10.0.0.0/8,127.0.0.1 or *"
+            ) from None
+    return ",".join(items)
 
 
 def _gomemlimit(value: str | None) -> str | None:
@@ -108,6 +127,10 @@ class Settings:
     # Webhook URLs on private, loopback or link-local addresses are refused unless allowed.
     webhook_allow_private: bool = False
     console_session_ttl: int = 43200  # seconds a console sign-in lasts (12 hours)
+    # Proxies whose X-Forwarded-Proto/For uvicorn believes (an ingress that ends TLS):
+    # addresses or networks, comma-separated, or "*". The console marks its cookie Secure
+    # on https, which behind such a proxy only this tells.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -193,6 +216,9 @@ class Settings:
             webhook_allow_private=read.boolean("WEBHOOK_ALLOW_PRIVATE", False),
             console_session_ttl=read.integer(
                 "CONSOLE_SESSION_TTL", 43200, minimum=300, maximum=30 * 86400
+            ),
+            forwarded_allow_ips=_forwarded_allow_ips(
+                read.string("FORWARDED_ALLOW_IPS", "127.0.0.1")
             ),
         )
         if settings.store == "firestore" and settings.firestore_project is None:

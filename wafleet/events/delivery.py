@@ -19,6 +19,7 @@ import httpx
 
 from wafleet.core.models import utcnow
 from wafleet.events.dispatch_config import DispatchConfig
+from wafleet.events.metrics import FailureReason, status_reason
 from wafleet.events.model import Event
 from wafleet.events.signing import signed_headers
 from wafleet.events.urls import address_allowed
@@ -32,15 +33,17 @@ HTTP_GONE = 410
 
 @dataclass(frozen=True)
 class Attempt:
-    """What one attempt came to; ``error`` says why it failed, for people."""
+    """What one attempt came to; ``error`` says why it failed, for people, ``reason`` for
+    the metrics (a closed set)."""
 
     outcome: Literal["delivered", "gone", "failed"]
     error: str = ""
     status: int | None = None  # the HTTP status, when there was an answer
+    reason: FailureReason | None = None  # None when delivered
 
     @classmethod
-    def failed(cls, error: str, status: int | None = None) -> Attempt:
-        return cls("failed", error[:MAX_ERROR_CHARS], status)
+    def failed(cls, error: str, reason: FailureReason, status: int | None = None) -> Attempt:
+        return cls("failed", error[:MAX_ERROR_CHARS], status, reason)
 
 
 def event_json(event: Event) -> str:
@@ -77,31 +80,34 @@ async def deliver(
         async with asyncio.timeout(config.timeout):
             refusal = await address_allowed(hook.url, config.allow_private)
             if refusal is not None:
-                return Attempt.failed(f"refused: {refusal}")
+                return Attempt.failed(f"refused: {refusal}", FailureReason.REFUSED)
             headers = signed_headers(hook.secret, event.id, body, utcnow())
             async with client.stream(
                 "POST", hook.url, content=body.encode(), headers=headers
             ) as response:
                 status = response.status_code
     except TimeoutError:
-        return Attempt.failed(f"no answer within {config.timeout:g} s")
+        return Attempt.failed(f"no answer within {config.timeout:g} s", FailureReason.TIMEOUT)
     except httpx.HTTPError as exc:
         if isinstance(exc, httpx.TimeoutException):
-            return Attempt.failed(f"no answer within {config.timeout:g} s ({_describe(exc)})")
-        return Attempt.failed(_describe(exc))
+            text = f"no answer within {config.timeout:g} s ({_describe(exc)})"
+            return Attempt.failed(text, FailureReason.TIMEOUT)
+        if isinstance(exc, httpx.ConnectError):
+            return Attempt.failed(_describe(exc), FailureReason.CONNECT)
+        return Attempt.failed(_describe(exc), FailureReason.ERROR)
     except Exception as exc:  # an unexpected failure still counts as a failed attempt
         logger.warning(
             "webhook delivery failed unexpectedly",
             exc_info=True,
             extra={"webhookId": hook.id, "eventId": event.id},
         )
-        return Attempt.failed(_describe(exc))
+        return Attempt.failed(_describe(exc), FailureReason.ERROR)
     if 200 <= status < 300:
         return Attempt("delivered", status=status)
     if status == HTTP_GONE:
-        return Attempt("gone", "the endpoint answered 410 Gone", status)
+        return Attempt("gone", "the endpoint answered 410 Gone", status, FailureReason.STATUS_4XX)
     reason = httpx.codes.get_reason_phrase(status)
     text = f"HTTP {status} {reason}".rstrip()
     if 300 <= status < 400:
         text += " (redirects are not followed)"
-    return Attempt.failed(text, status)
+    return Attempt.failed(text, status_reason(status), status)

@@ -14,6 +14,9 @@ for each one not already running here; claims keep two workers off one lane.
   every ``hooks_min_refresh``), so ones created, deleted or disabled elsewhere are seen.
 - Nothing stops the loop: a failed pass is logged and the next one comes after a
   growing pause; a lane whose store writes failed rests before it is tried again.
+- Its metrics (:mod:`wafleet.events.metrics`): the lanes count into ``counts``; a
+  :class:`~wafleet.events.metrics.DeliveryCollector` over the dispatcher shows them for the
+  webhooks it delivers now.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from wafleet.core.logs import redact_secret
 from wafleet.core.models import Incident, utcnow
 from wafleet.events.delivery import new_client
 from wafleet.events.dispatch_config import DispatchConfig
 from wafleet.events.lanes import LaneDeps, LaneEnd, LaneRunner, WebhookTarget
+from wafleet.events.metrics import DeliveryCounts
 from wafleet.events.webhooks import LaneKey, Webhook
 from wafleet.stores.base import EventLog, WebhookStore
 
@@ -53,6 +57,7 @@ class Dispatcher:
         self._log = log
         self._hooks = hooks
         self._config = config or DispatchConfig()
+        self.counts = DeliveryCounts()
         self._deps = LaneDeps(
             log=log,
             hooks=hooks,
@@ -60,6 +65,7 @@ class Dispatcher:
             config=self._config,
             stopping=lambda: self._closing,
             generation=lambda: self._generation,
+            counts=self.counts,
         )
         self._targets: dict[str, WebhookTarget] = {}
         self._wake = asyncio.Event()
@@ -86,6 +92,14 @@ class Dispatcher:
         self._generation += 1
         self._hooks_wanted = True
         self._wake.set()
+
+    def running_lanes(self) -> Mapping[str, int]:
+        """Webhook id -> lane tasks running here now, for every webhook delivered here."""
+        return {
+            webhook_id: len(target.running)
+            for webhook_id, target in self._targets.items()
+            if target.active
+        }
 
     def reload(self) -> None:
         """Re-read the webhooks at the next pass, and make it now."""
@@ -187,6 +201,7 @@ class Dispatcher:
             hook = enabled.get(webhook_id)
             if hook is None:
                 del self._targets[webhook_id]
+                self.counts.forget(webhook_id)
                 await self._retire(target)
             elif target.active:
                 target.hook = hook

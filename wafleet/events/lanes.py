@@ -27,6 +27,7 @@ from wafleet.core.models import Incident, utcnow
 from wafleet.events.backoff import next_attempt_at
 from wafleet.events.delivery import Attempt, deliver
 from wafleet.events.dispatch_config import DispatchConfig
+from wafleet.events.metrics import DeliveryCounts, FailureReason
 from wafleet.events.model import Event
 from wafleet.events.webhooks import Lane, LaneKey, Webhook
 from wafleet.stores.base import EventLog, WebhookStore
@@ -76,6 +77,7 @@ class LaneDeps:
     config: DispatchConfig
     stopping: Callable[[], bool]  # the dispatcher is closing
     generation: Callable[[], int]  # counts kicks (local writes): was one missed?
+    counts: DeliveryCounts = field(default_factory=DeliveryCounts)  # the metrics
 
 
 def _own_dead_letter_incident(event: Event, webhook_id: str) -> bool:
@@ -219,8 +221,10 @@ class LaneRunner:
         attempt = await deliver(self._target.client, hook, event, self._deps.config)
         now = utcnow()
         if attempt.outcome == "delivered":
+            self._deps.counts.delivered(hook.id)
             logger.debug("webhook event delivered", extra=self._extra(eventId=event.id))
             return None if await self._advance(event.seq) else LaneEnd.LOST
+        self._deps.counts.failed(hook.id, attempt.reason or FailureReason.ERROR)
         if attempt.outcome == "gone":
             await self._deps.hooks.disable_webhook(hook.id, attempt.error, now)
             self._target.disabled(attempt.error, now)
@@ -244,6 +248,7 @@ class LaneRunner:
             )
             if self._lane is None:
                 return LaneEnd.LOST
+            self._deps.counts.dead_lettered(lane.webhook_id)
             logger.warning(
                 "webhook event dead-lettered: not accepted within the retry window",
                 extra=self._extra(eventId=event.id, attempts=attempts, error=attempt.error),

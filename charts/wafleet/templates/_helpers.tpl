@@ -402,3 +402,35 @@ Pod annotations that restart the pods when the shared configuration changes.
 {{- define "wafleet.configChecksum" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- end }}
+
+{{/*
+The metadata of a monitoring object: "wafleet.metadata" with extra labels (those a
+Prometheus or a Grafana sidecar selects by) and, optionally, another namespace.
+Call with (dict "ctx" $ "component" "api" "name" "x" "labels" (dict ...) "namespace" "").
+*/}}
+{{- define "wafleet.monitoringMetadata" -}}
+name: {{ .name }}
+namespace: {{ default (include "wafleet.namespace" .ctx) .namespace }}
+labels:
+  {{- include "wafleet.labels" . | nindent 2 }}
+  {{- with .labels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- $annotations := merge (dict) (.annotations | default (dict)) (.ctx.Values.commonAnnotations | default (dict)) }}
+{{- with $annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret and key holding the bearer credential Prometheus sends to the API's /metrics:
+monitoring.serviceMonitor.apiCredentials, else the admin token's.
+*/}}
+{{- define "wafleet.metricsSecretName" -}}
+{{- default (include "wafleet.adminSecretName" .) .Values.monitoring.serviceMonitor.apiCredentials.existingSecret }}
+{{- end }}
+
+{{- define "wafleet.metricsSecretKey" -}}
+{{- default .Values.api.adminToken.key .Values.monitoring.serviceMonitor.apiCredentials.key }}
+{{- end }}

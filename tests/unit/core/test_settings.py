@@ -253,3 +253,13 @@ def test_env_reader_prefix_and_values() -> None:
     assert read.choice("MISSING", "a", ("a", "b")) == "a"
     with pytest.raises(ConfigError, match=re.escape("APP_N=7 is out of range; use 8..9")):
         read.integer("N", 1, minimum=8, maximum=9)
+
+
+def test_trusted_proxies_are_addresses_networks_or_a_star() -> None:
+    assert settings().forwarded_allow_ips == "127.0.0.1"
+    given = settings(FORWARDED_ALLOW_IPS=" 10.0.0.0/8, 127.0.0.1 ,fd00::/8")
+    assert given.forwarded_allow_ips == "10.0.0.0/8,127.0.0.1,fd00::/8"
+    assert settings(FORWARDED_ALLOW_IPS="*").forwarded_allow_ips == "*"
+    message = config_error(FORWARDED_ALLOW_IPS="10.0.0.0/8,ingress")
+    assert "WAFLEET_FORWARDED_ALLOW_IPS" in message and "'ingress'" in message
+    assert "is empty" in config_error(FORWARDED_ALLOW_IPS=" , ")
