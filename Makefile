@@ -5,6 +5,9 @@ PORT ?= 8080
 DATA_DIR ?= ./data
 TRANSPORT ?= neonize
 PYTEST_ARGS ?=
+# make test runs the suite on this many pytest-xdist workers, a test file to a worker: most
+# tests wait on real processes, so two workers on two cores take about 14 minutes, not 21.
+TEST_WORKERS ?= 2
 # libmagic1: neonize; gcc: python-axolotl-curve25519 (a C sdist, in the dev extra).
 DEB_PACKAGES ?= libmagic1 gcc
 # nodejs (with npm, >= 20): the migration tests generate real Baileys auth states;
@@ -102,7 +105,7 @@ test-deps: ## The Debian packages the tests need besides (nodejs, chromium)
 	$(MAKE) system-deps DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
 
 test: test-deps setup lint typecheck ## Everything: lint, types, unit and end-to-end tests
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: setup ## Benchmarks (print their figures)
 	$(BIN)/python bench/standalone.py

@@ -188,7 +188,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                     "properties": {"success": {"const": True}, "account": _ACCOUNT},
                 }
             ),
-            **errors(401, 403, 404, 503),
+            **errors(400, 401, 403, 404, 503),
         },
     },
     ("delete", "/api/whatsapp/accounts/{account_id}"): {

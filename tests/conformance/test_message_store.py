@@ -213,6 +213,21 @@ async def test_claim_next_respects_next_attempt_at_and_fifo(store: Any) -> None:
     assert await store.pending_accounts() == [B]
 
 
+async def test_outbox_depths_count_what_waits(store: Any) -> None:
+    for n in range(3):
+        await store.enqueue(item(f"a{n}", created=T0 + timedelta(seconds=n)))
+    await store.enqueue(item("b-sent", account=B))
+    await store.enqueue(item("b-waits", account=B, created=T0 + timedelta(seconds=1)))
+    sending = await store.claim_next(A, T0 + timedelta(seconds=5))  # being sent: it waits
+    assert sending is not None
+    sent = await store.claim_next(B, T0 + timedelta(seconds=5))
+    assert sent is not None and sent.idempotency_key == "b-sent"
+    await store.mark_sent(sent.id, "wa-1", T0 + timedelta(seconds=6))
+    depths = await store.outbox_depths([A, B, "wa-nobody"])
+    assert depths == {A: 3, B: 1, "wa-nobody": 0}
+    assert await store.outbox_depths([]) == {}
+
+
 async def test_two_claimers_send_each_item_exactly_once(backend: Any, store: Any) -> None:
     for n in range(20):
         await store.enqueue(item(f"k{n:02d}", created=T0 + timedelta(milliseconds=n)))

@@ -139,6 +139,9 @@ class FirestoreMessageStore:
     async def pending_accounts(self) -> list[str]:
         return await self._outbox.pending_accounts()
 
+    async def outbox_depths(self, account_ids: Sequence[str]) -> dict[str, int]:
+        return await self._outbox.depths(account_ids)
+
     # --- incidents ---------------------------------------------------------------------
 
     async def record_incident(self, incident: Incident) -> None:

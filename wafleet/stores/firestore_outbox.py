@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -47,6 +48,10 @@ from wafleet.stores.firestore_codec import (
 )
 from wafleet.stores.firestore_io import CAS_ATTEMPTS, Decision, Snapshot, compare_and_set
 from wafleet.stores.firestore_seq import Plan, Read, Reads, Request, Sequencer, Writes
+
+# Items that wait (the outbox's depth); "processing" is what the legacy server wrote.
+WAITING_STATUSES = ["queued", "sending", "processing"]
+DEPTH_PARALLEL = 10  # count queries at once
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +285,23 @@ class FirestoreOutbox:
         if recovered:
             logger.warning("%d interrupted outbox sends marked ambiguous", len(recovered))
         return recovered
+
+    async def depths(self, account_ids: Sequence[str]) -> dict[str, int]:
+        """One aggregation query per account, DEPTH_PARALLEL at once (``count()`` is
+        billed as one read per 1,000 items counted)."""
+        gate = asyncio.Semaphore(DEPTH_PARALLEL)
+
+        async def one(account_id: str) -> tuple[str, int]:
+            query = self._collection.where(filter=FieldFilter("accountId", "==", account_id)).where(
+                filter=FieldFilter("status", "in", WAITING_STATUSES)
+            )
+            # The library's annotations type count() as the class, not an instance.
+            counting: Any = query.count(alias="n")
+            async with gate:
+                results = await counting.get()
+            return account_id, int(results[0][0].value)
+
+        return dict(await asyncio.gather(*(one(a) for a in account_ids)))
 
     async def pending_accounts(self) -> list[str]:
         query = self._collection.where(filter=FieldFilter("status", "==", "queued"))

@@ -182,6 +182,9 @@ class SqliteMessageStore(SqliteStore):
     async def pending_accounts(self) -> list[str]:
         return await self.db.run(sqlite_outbox.pending_accounts)
 
+    async def outbox_depths(self, account_ids: Sequence[str]) -> dict[str, int]:
+        return await self.db.run(sqlite_outbox.outbox_depths, list(account_ids))
+
     # --- incidents ---------------------------------------------------------------------
 
     async def record_incident(self, incident: Incident) -> None:

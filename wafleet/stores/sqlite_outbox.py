@@ -186,6 +186,18 @@ def recover_interrupted(
     return [item.id for item in items], logged
 
 
+def outbox_depths(conn: sqlite3.Connection, account_ids: Sequence[str]) -> dict[str, int]:
+    """One indexed COUNT(*) per account (accountId leads the outbox's index)."""
+    depths = {}
+    for account_id in account_ids:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE accountId = ? AND status IN ('queued', 'sending')",
+            (account_id,),
+        ).fetchone()
+        depths[account_id] = int(row[0])
+    return depths
+
+
 def pending_accounts(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute(
         "SELECT DISTINCT accountId FROM outbox WHERE status = 'queued' ORDER BY accountId"
