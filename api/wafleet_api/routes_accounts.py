@@ -27,6 +27,8 @@ from wafleet_api.view_cache import ViewCache, encode
 from wafleet_api.views import account_view, summary
 
 LOGINS = ("qr", "pairingCode")
+MAX_PHONE = 40  # characters of a phone field, as typed
+MAX_NAME = 100
 
 
 def backend_of(request: Request) -> AccountBackend:
@@ -67,13 +69,14 @@ def new_account_id(phone: str, settings: Settings) -> str:
     return account_id_for(phone, settings.id_salt)
 
 
-async def add_account(request: Request) -> Response:
+async def add_from_fields(request: Request, data: dict[str, Any]) -> tuple[Account, bool]:
+    """The account for ``data``'s phone (a JSON body, or the console's form): created, or
+    the one that has that phone already (``created`` False)."""
     require(request, "manage")
     settings = settings_of(request)
-    data = await read_json_object(request, settings.max_body_bytes)
-    raw_phone = field_str(data, "phone", required=True, max_length=40)
+    raw_phone = field_str(data, "phone", required=True, max_length=MAX_PHONE)
     phone = parse_phone(raw_phone, settings)
-    name = field_name(data, "name", max_length=100)
+    name = field_name(data, "name", max_length=MAX_NAME)
     login = field_str(data, "login", required=False, max_length=20, default="qr")
     if login not in LOGINS:
         raise ApiError(400, "invalid_field", "field 'login' must be 'qr' or 'pairingCode'")
@@ -93,9 +96,15 @@ async def add_account(request: Request) -> Response:
     )
     require(request, "manage", spec.id)
     try:
-        account, created = await backend.add(spec)
+        return await backend.add(spec)
     except ActionRefused as exc:
         raise ApiError(409, "conflict", str(exc)) from None
+
+
+async def add_account(request: Request) -> Response:
+    require(request, "manage")
+    data = await read_json_object(request, settings_of(request).max_body_bytes)
+    account, created = await add_from_fields(request, data)
     return JSONResponse(
         {"success": True, "created": created, "account": account_view(account)},
         status_code=200,  # the legacy server's code; "created" tells new from existing

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -78,32 +80,50 @@ def _header_key(request: Request) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class SendFields:
+    """What a send names (a JSON body, or the console's form), checked."""
+
+    to_jid: str
+    text: str
+    key: str | None  # the idempotency key, when the sender gave one
+
+    def item(self, account_id: str, key: str) -> OutboxItem:
+        """The outbox item: its id follows from the account and the key, so the same send
+        given twice is one item."""
+        return OutboxItem(
+            id=outbox_id(account_id, key),
+            account_id=account_id,
+            to_jid=self.to_jid,
+            body=self.text,
+            idempotency_key=key,
+        )
+
+
+def send_fields(data: dict[str, Any], default_region: str | None) -> SendFields:
+    to = field_str(data, "to", required=True, max_length=MAX_TO)
+    text = field_str(data, "message", required=True, max_length=MAX_TEXT)
+    key = field_token(data, "idempotencyKey", required=False, max_length=MAX_KEY, spaces=True)
+    try:
+        to_jid = normalize_recipient(to, default_region)
+    except InvalidPhone as exc:
+        raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
+    return SendFields(to_jid, text, key or None)
+
+
 async def send_message(request: Request) -> Response:
     require(request, "send")
     settings = settings_of(request)
     data = await read_json_object(request, settings.max_body_bytes)
     account_id = field_token(data, "accountId", required=True, max_length=MAX_ACCOUNT_ID)
-    to = field_str(data, "to", required=True, max_length=MAX_TO)
-    text = field_str(data, "message", required=True, max_length=MAX_TEXT)
-    key = field_token(data, "idempotencyKey", required=False, max_length=MAX_KEY, spaces=True)
-    key = key or _header_key(request) or uuid.uuid4().hex
-    try:
-        to_jid = normalize_recipient(to, settings.default_region)
-    except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
+    fields = send_fields(data, settings.default_region)
+    key = fields.key or _header_key(request) or uuid.uuid4().hex
     backend = backend_of(request)
     account = await backend.get(account_id)  # by its id, or its wafleet name
     require(request, "send", account_id if account is None else account.id)
     if account is None:
         raise not_found(account_id)
-    item = OutboxItem(
-        id=outbox_id(account.id, key),
-        account_id=account.id,
-        to_jid=to_jid,
-        body=text,
-        idempotency_key=key,
-    )
-    item, created = await backend.send(item)
+    item, created = await backend.send(fields.item(account.id, key))
     if account.status.phase == Phase.CONNECTED:
         item = await _wait_for_send(request, item)
     sent = item.status == "sent"

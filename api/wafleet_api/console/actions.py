@@ -11,29 +11,19 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 
-from wafleet.core.http import ApiError, field_name, field_str, field_token
-from wafleet.core.ids import account_id_for, outbox_id
-from wafleet.core.models import Account, AccountSpec, OutboxItem
-from wafleet.core.phones import InvalidPhone, normalize_recipient
+from wafleet.core.http import ApiError
+from wafleet.core.models import Account, OutboxItem
 from wafleet_api.backend import AccountNotFound, ActionRefused
 from wafleet_api.principal import require
-from wafleet_api.routes_accounts import (
-    LOGINS,
-    backend_of,
-    new_account_id,
-    not_found,
-    parse_phone,
-    settings_of,
-)
-from wafleet_api.routes_messages import MAX_KEY, MAX_TEXT, MAX_TO
+from wafleet_api.routes_accounts import add_from_fields, backend_of, not_found, settings_of
+from wafleet_api.routes_messages import send_fields
 
 logger = logging.getLogger(__name__)
 
-MAX_PHONE = 40
-MAX_NAME = 100
 _FIELDS = {"phone": "Phone", "name": "Name", "login": "Login", "to": "To", "message": "Message"}
 
 
@@ -46,33 +36,10 @@ def for_people(message: str) -> str:
 
 
 async def add_account(request: Request, form: dict[str, str]) -> tuple[Account, bool]:
-    """The account for the form's phone: created, or the one that has it already."""
-    require(request, "manage")
-    settings = settings_of(request)
-    phone = parse_phone(field_str(form, "phone", required=True, max_length=MAX_PHONE), settings)
-    name = field_name(form, "name", max_length=MAX_NAME)
-    login = form.get("login") or "qr"
-    if login not in LOGINS:
-        raise ApiError(400, "invalid_field", "field 'login' must be 'qr' or 'pairingCode'")
-    resource = account_id_for(phone, settings.id_salt)
-    backend = backend_of(request)
-    existing = await backend.get(resource)  # the same phone, whatever id style it got
-    spec = (
-        existing.spec
-        if existing is not None
-        else AccountSpec(
-            id=new_account_id(phone, settings),
-            resource_name=resource,
-            phone=phone,
-            name=name or f"Account {phone[-4:]}",
-            login="pairingCode" if login == "pairingCode" else "qr",
-        )
-    )
-    require(request, "manage", spec.id)
-    try:
-        account, created = await backend.add(spec)
-    except ActionRefused as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
+    """The account for the form's phone: created, or the one that has it already (the
+    same code as ``POST /api/whatsapp/add-account``)."""
+    fields: dict[str, Any] = {**form, "login": form.get("login") or "qr"}
+    account, created = await add_from_fields(request, fields)
     logger.info("console: account added", extra={"account": account.id, "new": created})
     return account, created
 
@@ -84,24 +51,12 @@ class Sent:
 
 
 async def send_message(request: Request, account: Account, form: dict[str, str]) -> Sent:
+    """Queue the form's message (the same checks as ``POST /api/whatsapp/send-message``)."""
     require(request, "send", account.id)
-    settings = settings_of(request)
-    to = field_str(form, "to", required=True, max_length=MAX_TO)
-    text = field_str(form, "message", required=True, max_length=MAX_TEXT)
-    key = field_token(form, "idempotencyKey", required=False, max_length=MAX_KEY, spaces=True)
-    try:
-        to_jid = normalize_recipient(to, settings.default_region)
-    except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", f"field 'to': {exc}") from None
-    key = key or uuid.uuid4().hex
-    item = OutboxItem(
-        id=outbox_id(account.id, key),
-        account_id=account.id,
-        to_jid=to_jid,
-        body=text,
-        idempotency_key=key,
+    fields = send_fields(dict(form), settings_of(request).default_region)
+    item, created = await backend_of(request).send(
+        fields.item(account.id, fields.key or uuid.uuid4().hex)
     )
-    item, created = await backend_of(request).send(item)
     logger.info("console: message queued", extra={"account": account.id, "outbox": item.id})
     return Sent(item, created)
 
