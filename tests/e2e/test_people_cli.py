@@ -8,47 +8,27 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from e2e.test_people_terminal import (
-    SERVER_ENV,
+
+from support.people_cli import (
     Cli,
     account,
     account_by_phone,
+    api,
+    cli,
     drawn,
     link,
     matrix_of,
     scan,
+    server,
 )
-
 from support.process import TOKEN, Standalone, free_port, wait_until
 
+__all__ = ["api", "cli", "server"]  # the fixtures
+
 pytestmark = [pytest.mark.e2e, pytest.mark.cli]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
-    proc = Standalone(data_dir=tmp_path_factory.mktemp("people") / "data", env=SERVER_ENV)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def cli(server: Standalone, tmp_path: Path) -> Iterator[Cli]:
-    runner = Cli(server, tmp_path / "home")
-    runner.home.mkdir()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture(scope="module")
-def api(server: Standalone) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
 
 
 def test_add_draws_the_qr_redraws_it_when_it_rotates_and_waits_until_connected(

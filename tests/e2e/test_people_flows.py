@@ -6,47 +6,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from e2e.test_people_terminal import (
+
+from support.people_cli import (
     CONTACT,
-    SERVER_ENV,
     Cli,
     Relay,
     account_by_phone,
+    api,
+    cli,
     link,
     scan,
+    server,
 )
-
 from support.process import Standalone, wait_until
 
+__all__ = ["api", "cli", "server"]  # the fixtures
+
 pytestmark = [pytest.mark.e2e, pytest.mark.cli]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
-    proc = Standalone(data_dir=tmp_path_factory.mktemp("people") / "data", env=SERVER_ENV)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def cli(server: Standalone, tmp_path: Path) -> Iterator[Cli]:
-    runner = Cli(server, tmp_path / "home")
-    runner.home.mkdir()
-    yield runner
-    runner.close()
-
-
-@pytest.fixture(scope="module")
-def api(server: Standalone) -> Iterator[httpx.Client]:
-    with server.client() as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
