@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.cluster import NAMESPACE, Cluster, Proc, api_client
+from support.cluster import Cluster, Proc, api_client
 from support.process import TOKEN, free_port, wait_until
 
 pytestmark = pytest.mark.k8s
@@ -30,14 +30,7 @@ class MetricsCluster(Cluster):
     readiness_port: int = field(default_factory=free_port)
 
     def operator_proc(self) -> Proc:
-        env = {
-            "KUBECONFIG": str(self.api.kubeconfig),
-            "WAFLEET_NAMESPACE": NAMESPACE,
-            "WAFLEET_SESSIONS_PER_SHARD": str(self.sessions_per_shard),
-            "WAFLEET_MAX_SHARDS": str(self.max_shards),
-            "WAFLEET_CLEANUP_TIMEOUT": str(self.cleanup_timeout),
-            "POD_ID": "wafleet-operator-test",
-        }
+        env = {**self.operator_environment(), "POD_ID": "wafleet-operator-test"}
         command = [sys.executable, "-m", "wafleet_app", "operator"]
         command += ["--liveness-port", str(free_port())]
         command += ["--readiness-port", str(self.readiness_port)]

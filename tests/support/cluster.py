@@ -229,8 +229,9 @@ class Cluster:
         path.write_text(json.dumps(manifest))
         self.kubectl("apply", "-f", str(path))
 
-    def operator_proc(self) -> Proc:
-        env = {
+    def operator_environment(self) -> dict[str, str]:
+        """What the operator process is started with (the fleet policy, the emulator)."""
+        return {
             "KUBECONFIG": str(self.api.kubeconfig),
             "WAFLEET_NAMESPACE": NAMESPACE,
             "WAFLEET_SESSIONS_PER_SHARD": str(self.sessions_per_shard),
@@ -238,6 +239,9 @@ class Cluster:
             "WAFLEET_CLEANUP_TIMEOUT": str(self.cleanup_timeout),
             **self.operator_env,
         }
+
+    def operator_proc(self) -> Proc:
+        env = self.operator_environment()
         command = [sys.executable, "-m", "kopf", "run", "-m", "wafleet_operator.handlers"]
         command += [
             "--namespace",
