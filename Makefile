@@ -116,6 +116,7 @@ bench: setup ## Benchmarks (print their figures)
 	$(BIN)/python bench/migrate_legacy.py
 	$(BIN)/python bench/move.py
 	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/console.py
 
 clean: ## Remove the virtualenv and caches (not ./data)
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
