@@ -25,6 +25,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -38,10 +39,12 @@ from support.process import TOKEN, Standalone, phones
 CLIENTS = 4
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _VERSION = re.compile(r"[?&]v=([0-9a-f]{16})")
+_HX_CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')  # the page's hx-headers
 
 
-def sign_in(url: str) -> httpx.Cookies:
-    """The console's session cookie, got through its sign-in form."""
+def sign_in(url: str) -> tuple[httpx.Cookies, str]:
+    """The console's session cookie, got through its sign-in form, and the CSRF token its
+    pages give htmx (htmx sends it with every request it makes)."""
     with httpx.Client(base_url=url, timeout=30) as browser:
         form = browser.get("/console/sign-in")
         match = _CSRF.search(form.text)
@@ -52,17 +55,32 @@ def sign_in(url: str) -> httpx.Cookies:
             headers={"Origin": url},
         )
         assert done.status_code == 303, done.text[:300]
-        assert browser.get("/").status_code == 200
-        return browser.cookies
+        page = browser.get("/")
+        token = _HX_CSRF.search(page.text)
+        assert page.status_code == 200 and token is not None, page.text[:300]
+        return browser.cookies, token.group(1)
+
+
+@dataclass(frozen=True)
+class Browser:
+    cookies: httpx.Cookies
+    csrf: str
+
+    def headers(self, htmx: bool) -> dict[str, str]:
+        """What the browser sends: htmx's requests carry its headers and the CSRF token."""
+        if not htmx:
+            return {"Accept-Encoding": "gzip"}
+        return {"Accept-Encoding": "gzip", "HX-Request": "true", "X-CSRF-Token": self.csrf}
 
 
 async def load(
-    url: str, cookies: httpx.Cookies, path: str, status: int, seconds: float
+    url: str, browser: Browser, path: str, status: int, seconds: float
 ) -> tuple[list[float], int, int]:
     latencies: list[float] = []
     sizes: list[int] = []
     deadline = time.monotonic() + seconds
-    headers = {"Accept-Encoding": "gzip", "HX-Request": "true"} if "fleet" in path else {}
+    headers = browser.headers(htmx=path.startswith("/console/fleet"))
+    cookies = browser.cookies
 
     async def client() -> None:
         async with httpx.AsyncClient(
@@ -95,9 +113,9 @@ def main() -> int:
         proc.start(ready_timeout=60)
         try:
             ids = onboard(proc.url, phones(args.accounts), args.qr_ready)
-            cookies = sign_in(proc.url)
-            with httpx.Client(base_url=proc.url, cookies=cookies, timeout=30) as browser:
-                table = browser.get("/console/fleet", headers={"HX-Request": "true"})
+            browser = Browser(*sign_in(proc.url))
+            with httpx.Client(base_url=proc.url, cookies=browser.cookies, timeout=30) as http:
+                table = http.get("/console/fleet", headers=browser.headers(htmx=True))
                 version = _VERSION.search(table.text)
                 assert table.status_code == 200 and version is not None, table.text[:300]
             print(f"{args.accounts} accounts, {args.qr_ready} QRReady; {CLIENTS} browsers")
@@ -110,7 +128,7 @@ def main() -> int:
             }
             for name, (path, status) in pages.items():
                 latencies, count, size = asyncio.run(
-                    load(proc.url, cookies, path, status, args.seconds)
+                    load(proc.url, browser, path, status, args.seconds)
                 )
                 report(name, latencies, count, size, args.seconds)
         finally:
