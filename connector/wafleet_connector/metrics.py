@@ -137,6 +137,12 @@ def _session_families(shard: str, stats: list[SessionStats]) -> list[Metric]:
     suspended = gauge(
         "wafleet_session_suspended", "1 while the account is suspended on request.", ["account"]
     )
+    phase_of = gauge(
+        "wafleet_session_phase",
+        "The account's phase: one series per account, 1, labelled with its phase now (a "
+        "change of phase replaces the series, so no series is left at 0).",
+        ["account", "phase"],
+    )
     reconnects = counter(
         "wafleet_session_reconnects",
         "Reconnects of the account (its status.reconnects).",
@@ -167,6 +173,7 @@ def _session_families(shard: str, stats: list[SessionStats]) -> list[Metric]:
         account = [stat.account_id]
         phases[stat.phase] += 1
         connected.add_metric(account, 1 if stat.phase == Phase.CONNECTED else 0)
+        phase_of.add_metric([stat.account_id, stat.phase.value], 1)
         suspended.add_metric(account, 1 if stat.suspended else 0)
         reconnects.add_metric(account, stat.reconnects)
         messages.add_metric([stat.account_id, "in"], stat.messages.received)
@@ -176,7 +183,7 @@ def _session_families(shard: str, stats: list[SessionStats]) -> list[Metric]:
             outbox.add_metric(account, stat.outbox_depth)
     for phase in Phase:
         by_phase.add_metric([shard, phase.value], phases[phase])
-    return [connected, suspended, reconnects, messages, outbox, journal, by_phase]
+    return [connected, suspended, phase_of, reconnects, messages, outbox, journal, by_phase]
 
 
 class ShardCollector:

@@ -97,10 +97,9 @@ def test_standalone_serves_every_component(proc: Standalone) -> None:
     types = {
         "wafleet_accounts": "gauge",
         "wafleet_account_reconnects": "counter",
-        # Its samples come once app.py lists the RequestMetrics middleware (see
-        # tests/unit/api/test_metrics_requests.py); the family is registered already.
         "wafleet_api_request_duration_seconds": "histogram",
         "wafleet_session_connected": "gauge",
+        "wafleet_session_phase": "gauge",
         "wafleet_session_messages": "counter",
         "wafleet_session_outbox_depth": "gauge",
         "wafleet_session_journal_depth": "gauge",
@@ -119,6 +118,12 @@ def test_standalone_serves_every_component(proc: Standalone) -> None:
     assert value(families, "wafleet_accounts", phase="Connected") == 1
     assert value(families, "wafleet_account_reconnects_total") == 0
     assert value(families, "wafleet_session_connected", **account) == 1
+    assert value(families, "wafleet_session_phase", **account, phase="Connected") == 1
+    # The API's latency, by route template: the send above, never its raw path or body.
+    send = {"route": "/api/whatsapp/send-message", "method": "POST", "status": "2xx"}
+    assert value(families, "wafleet_api_request_duration_seconds_count", **send) == 1
+    routes = {s.labels["route"] for s in families["wafleet_api_request_duration_seconds"].samples}
+    assert not [r for r in routes if account_id in r or phone.lstrip("+") in r], routes
     assert value(families, "wafleet_session_outbox_depth", **account) == 0
     assert value(families, "wafleet_session_journal_depth", **account) == 0
     assert value(families, "wafleet_shard_sessions", shard="0", phase="Connected") == 1

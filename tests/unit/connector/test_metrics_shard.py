@@ -53,6 +53,9 @@ async def test_a_session_moves_its_series_and_the_send_latency(tmp_path: Path) -
         await scrape(metrics)
         assert metrics.sample("wafleet_session_connected", a) == 1
         assert metrics.sample("wafleet_session_connected", b) == 0
+        assert metrics.sample("wafleet_session_phase", {**a, "phase": "Connected"}) == 1
+        assert metrics.sample("wafleet_session_phase", {**b, "phase": "QRReady"}) == 1
+        assert metrics.sample("wafleet_session_phase", {**b, "phase": "Connected"}) is None
         assert metrics.sample("wafleet_shard_sessions", {"shard": "0", "phase": "Connected"}) == 1
         assert metrics.sample("wafleet_shard_sessions", {"shard": "0", "phase": "QRReady"}) == 1
         assert metrics.sample("wafleet_shard_sessions", {"shard": "0", "phase": "Failed"}) == 0
