@@ -121,6 +121,11 @@ def run_standalone(args: argparse.Namespace) -> int:
         f"(transport {settings.transport}, data in {settings.data_dir})",
         flush=True,
     )
+    print(
+        f"wafleet: the web console is at http://{settings.host}:{settings.port}/ (sign in "
+        "with the admin token); `wafleet accounts --help` for the command line",
+        flush=True,
+    )
     app = create_standalone_app(settings, token)
     _serve(app, settings.host, settings.port, settings.log_level, settings.forwarded_allow_ips)
     return 0

@@ -134,6 +134,7 @@ def test_standalone_starts_on_the_legacy_servers_environment(tmp_path: Path) -> 
             ("SESSIONS_PATH", "WAFLEET_SESSIONS_DIR"),
         ):
             assert f"{legacy} is read as {wafleet}; set that instead" in text
+        assert f"wafleet: the web console is at {url}/ (sign in with the admin token)" in text
         assert token not in text
     finally:
         proc.kill()
