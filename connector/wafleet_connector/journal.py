@@ -133,14 +133,12 @@ class InboundJournal:
 
     def _remove(self, last_seq: int) -> Counter[str]:
         """Delete what was forwarded; how many rows of each account went (a flush running
-        beside another may find some gone already)."""
+        beside another may find some gone already: only what this DELETE removed counts)."""
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT account_id, COUNT(*) FROM pending WHERE seq <= ? GROUP BY account_id",
-            (last_seq,),
+            "DELETE FROM pending WHERE seq <= ? RETURNING account_id", (last_seq,)
         ).fetchall()
-        self._db.execute("DELETE FROM pending WHERE seq <= ?", (last_seq,))
-        return Counter({str(account_id): int(count) for account_id, count in rows})
+        return Counter(str(account_id) for (account_id,) in rows)
 
     async def flush(self) -> int:
         """Forward everything journaled to the store now; return how many were forwarded."""

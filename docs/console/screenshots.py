@@ -28,19 +28,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))  # the test harnesses: the process, ports, phones
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from support.process import TOKEN, Standalone, phones, wait_until  # noqa: E402
 
 OUT = Path(__file__).resolve().parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NAMES = [
     "Acme Shop",
     "Support Desk",

@@ -19,19 +19,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from support.process import TOKEN, Standalone, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # Without these, chromium keeps opening connections to the outside, refused here.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000  # generous: a slow, shared machine
 expect.set_options(timeout=TIMEOUT_MS)  # the pages poll every few seconds
 

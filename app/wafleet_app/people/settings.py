@@ -165,20 +165,25 @@ def resolve(flags: Flags, env: Mapping[str, str]) -> CliSettings:
         if warning:
             warnings.append(warning)
     from_file = f"config file {path}"
-    url, url_source = flags.url, "--url"
-    if url is None and env.get(URL_ENV):
-        url, url_source = env[URL_ENV], URL_ENV
-    if url is None and config.get("url"):
-        url, url_source = config["url"], from_file
+
+    def first(
+        flag: str | None, flag_name: str, variable: str, field: str
+    ) -> tuple[str | None, str]:
+        """The value and where it came from: the flag, else the variable, else the file."""
+        if flag is not None:
+            return flag, flag_name
+        if env.get(variable):
+            return env[variable], variable
+        if config.get(field):
+            return config[field], from_file
+        return None, ""
+
+    url, url_source = first(flags.url, "--url", URL_ENV, "url")
     if url is None:
         raise UsageError(
             "no server URL: " + _how_to_give("url", "--url http://HOST:PORT", URL_ENV, path)
         )
-    key, key_source = flags.key, "--key"
-    if key is None and env.get(KEY_ENV):
-        key, key_source = env[KEY_ENV], KEY_ENV
-    if key is None and config.get("key"):
-        key, key_source = config["key"], from_file
+    key, key_source = first(flags.key, "--key", KEY_ENV, "key")
     if key is None:
         raise UsageError(
             "no key: "
